@@ -1,0 +1,40 @@
+/* The lake's event files as one relation: a view, so every query sees the files present now. */
+MODEL (
+  name lake.events,
+  kind VIEW,
+  description 'Every event file the sink has written, read in place from the lake; envelope fields are text exactly as sent, typing is staging''s job.',
+  column_descriptions (
+    event_id = 'Identifier the emitter gave the event, as sent.',
+    event_type = 'Event type, as sent.',
+    schema_version = 'Envelope schema version, as sent.',
+    emitted_at = 'Site time of emission, ISO 8601 UTC text as sent.',
+    source = 'Emitter kind (user, server, orchestrator), as sent.',
+    run_id = 'Simulation run that emitted the event, as sent.',
+    user_id = 'Simulated user, as sent.',
+    session_id = 'Browser session, as sent.',
+    body = 'The whole event as the JSON text received, including type-specific fields.',
+    topic = 'Kafka topic the sink read the event from.',
+    kafka_partition = 'Kafka partition the event was read from.',
+    kafka_offset = 'Offset of the event in its Kafka partition.',
+    ingested_at = 'Real (wall-clock) UTC time at which the sink wrote the row.',
+    lake_file = 'Path of the Parquet file holding the row.'
+  )
+);
+
+SELECT
+  event_id::TEXT AS event_id,
+  event_type::TEXT AS event_type,
+  schema_version::TEXT AS schema_version,
+  emitted_at::TEXT AS emitted_at,
+  source::TEXT AS source,
+  run_id::TEXT AS run_id,
+  user_id::TEXT AS user_id,
+  session_id::TEXT AS session_id,
+  body::TEXT AS body,
+  topic::TEXT AS topic,
+  kafka_partition::INT AS kafka_partition,
+  kafka_offset::BIGINT AS kafka_offset,
+  /* Naive UTC, so comparisons with SQLMesh's window bounds never depend on a time zone. */
+  TIMEZONE('UTC', ingested_at)::TIMESTAMP AS ingested_at,
+  filename::TEXT AS lake_file
+FROM READ_PARQUET(@VAR('lake_glob'), hive_partitioning = TRUE, union_by_name = TRUE, filename = TRUE)

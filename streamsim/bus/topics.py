@@ -1,0 +1,61 @@
+"""Creating the topics with explicit partition counts, and waiting for a broker."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from streamsim.events.topics import TOPICS
+from streamsim.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+
+class BrokerUnreachable(RuntimeError):
+    """No Kafka broker answered at the configured address in time."""
+
+
+def wait_for_broker(bootstrap: str, timeout_s: float = 60.0) -> KafkaAdminClient:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="streamsim-admin")
+        except KafkaError as error:
+            if time.monotonic() > deadline:
+                raise BrokerUnreachable(
+                    f"no Kafka broker answered at {bootstrap} within {timeout_s:.0f} s "
+                    f"({error}); check KAFKA_BOOTSTRAP_SERVERS or start the broker"
+                ) from error
+            time.sleep(0.5)
+
+
+def ensure_topics(kafka: KafkaSettings) -> list[str]:
+    """Create any missing topic; returns the names of those it created."""
+    admin = wait_for_broker(kafka.bootstrap)
+    try:
+        existing = set(admin.list_topics())
+        retention_ms = str(kafka.retention_hours * 3600 * 1000)
+        missing = [
+            NewTopic(
+                name=topic.name,
+                num_partitions=topic.partitions or kafka.partitions,
+                replication_factor=kafka.replication_factor,
+                topic_configs={"retention.ms": retention_ms},
+            )
+            for topic in TOPICS
+            if topic.name not in existing
+        ]
+        if missing:
+            try:
+                admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another process created it between our look and our call
+        created = [topic.name for topic in missing]
+        log.info("topics created: %s", created or "none (all existed)")
+        return created
+    finally:
+        admin.close()

@@ -1,0 +1,114 @@
+"""The `streamsim` command: `up`, `status`, `sql`, and the parts `up` runs as processes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from streamsim.settings import Settings, load_settings
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="streamsim", description=__doc__)
+    root.add_argument("--state-dir", type=Path, help="where data and logs live (.state)")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="start the whole stack and run the simulation")
+    up.add_argument("--speed", type=float, help="site seconds per real second (1)")
+    up.add_argument("--duration", type=float, help="stop by itself after this many real seconds")
+    up.add_argument("--summary-json", type=Path, help="also write the run summary here")
+
+    status = commands.add_parser("status", help="health of each part of a running stack")
+    status.add_argument("--json", action="store_true", help="print JSON")
+
+    sql = commands.add_parser("sql", help="query the warehouse (its read-only serving copy)")
+    sql.add_argument("query", help='for example "SELECT count(*) FROM staging.events"')
+    sql.add_argument("--json", action="store_true", help="print JSON rows")
+
+    commands.add_parser("sink", help="(run by `up`) the Kafka to Parquet sink")
+    commands.add_parser("orchestrator", help="(run by `up`) the user-spawning orchestrator")
+    return root
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, object] = {}
+    if args.state_dir is not None:
+        overrides["state_dir"] = args.state_dir
+    if getattr(args, "speed", None) is not None:
+        overrides["speed"] = args.speed
+    return load_settings(**overrides)
+
+
+def run_up(args: argparse.Namespace) -> int:
+    from streamsim.stack.up import up
+
+    if args.duration is not None and args.duration <= 0:
+        raise SystemExit("streamsim: --duration must be a positive number of seconds")
+    settings = settings_from(args)
+    now = time.time()
+    settings = settings.model_copy(
+        update={"run_id": datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"), "site_origin": now}
+    )
+    settings.state.mkdir(parents=True, exist_ok=True)
+    settings.logs_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        filename=settings.logs_dir / "up.log",
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    return up(settings, args.duration, args.summary_json)
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from streamsim.stack.status import collect, render
+
+    report = collect(settings_from(args))
+    print(render(report, args.json))
+    return 0 if all(h.healthy for h in report) else 1
+
+
+def run_sql(args: argparse.Namespace) -> int:
+    from streamsim.warehouse_query import query, render_rows
+
+    settings = settings_from(args)
+    columns, rows = query(settings, args.query)
+    print(render_rows(columns, rows, as_json=args.json))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from streamsim.stack.errors import StackError
+
+    args = parser().parse_args(argv)
+    try:
+        if args.command == "up":
+            return run_up(args)
+        if args.command == "status":
+            return run_status(args)
+        if args.command == "sql":
+            return run_sql(args)
+        if args.command == "sink":
+            from streamsim.sink import main as sink_main
+
+            return sink_main()
+        from streamsim.orchestrator.main import main as orchestrator_main
+
+        return orchestrator_main()
+    except (StackError, ValidationError) as error:
+        print(f"streamsim: {one_line(error)}", file=sys.stderr)
+        return 1
+
+
+def one_line(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()]
+        return "invalid setting: " + "; ".join(problems)
+    return str(error)

@@ -1,0 +1,34 @@
+"""The Kafka topics, one per source, and how each event is keyed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from streamsim.events.envelope import Source
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    source: Source
+    partitions: int | None  # None: the `kafka.partitions` setting
+
+
+USER_TOPIC = Topic("streamsim.user-events", Source.USER, None)
+SERVER_TOPIC = Topic("streamsim.server-events", Source.SERVER, None)
+# One partition keeps every settings change in the order it was made.
+CONTROL_TOPIC = Topic("streamsim.control-events", Source.ORCHESTRATOR, 1)
+
+TOPICS = (USER_TOPIC, SERVER_TOPIC, CONTROL_TOPIC)
+_BY_SOURCE = {topic.source: topic for topic in TOPICS}
+
+
+def topic_for(source: Source) -> Topic:
+    return _BY_SOURCE[source]
+
+
+def partition_key(event: dict[str, Any]) -> bytes:
+    """Key by session so one session's events stay in order; server life by server."""
+    key = event.get("session_id") or event.get("server_id") or event.get("source") or ""
+    return str(key).encode()

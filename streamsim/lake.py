@@ -1,0 +1,72 @@
+"""The lake's layout: where the sink writes Parquet and what its files hold.
+
+The sink judges nothing but whether bytes are a JSON object: every object lands in
+`events/` with its exact text in `body`, so the warehouse can type and check it; anything
+else lands in `quarantine/` with its raw bytes and the reason.
+
+    lake/events/event_date=YYYY-MM-DD/event_hour=HH/<ingested>-<uuid>.parquet
+    lake/quarantine/ingest_date=YYYY-MM-DD/<ingested>-<uuid>.parquet
+
+`event_date` and `event_hour` come from `emitted_at` (site time, UTC); an event whose
+`emitted_at` cannot be read is filed under the hour the sink received it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+
+EVENTS = "events"
+QUARANTINE = "quarantine"
+
+# Envelope fields are kept as text exactly as sent: typing them is the warehouse's job,
+# and a wrongly typed field must still reach the checks that count it.
+EVENT_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("event_type", pa.string()),
+        ("schema_version", pa.string()),
+        ("emitted_at", pa.string()),
+        ("source", pa.string()),
+        ("run_id", pa.string()),
+        ("user_id", pa.string()),
+        ("session_id", pa.string()),
+        ("body", pa.string()),
+        ("topic", pa.string()),
+        ("kafka_partition", pa.int32()),
+        ("kafka_offset", pa.int64()),
+        ("ingested_at", pa.timestamp("ms", tz="UTC")),
+    ]
+)
+
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        ("raw", pa.binary()),
+        ("reason", pa.string()),
+        ("topic", pa.string()),
+        ("kafka_partition", pa.int32()),
+        ("kafka_offset", pa.int64()),
+        ("kafka_key", pa.binary()),
+        ("ingested_at", pa.timestamp("ms", tz="UTC")),
+    ]
+)
+
+ENVELOPE_TEXT_FIELDS = (
+    "event_id",
+    "event_type",
+    "schema_version",
+    "emitted_at",
+    "source",
+    "run_id",
+    "user_id",
+    "session_id",
+)
+
+
+def events_glob(lake_dir: Path) -> str:
+    return str(lake_dir / EVENTS / "**" / "*.parquet")
+
+
+def quarantine_glob(lake_dir: Path) -> str:
+    return str(lake_dir / QUARANTINE / "**" / "*.parquet")

@@ -1,0 +1,1 @@
+"""The orchestrator: creates users at a rate that follows a sine wave."""

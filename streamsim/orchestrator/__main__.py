@@ -1,0 +1,5 @@
+import sys
+
+from streamsim.orchestrator.main import main
+
+sys.exit(main())

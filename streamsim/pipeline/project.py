@@ -1,0 +1,60 @@
+"""The SQLMesh project's configuration, built from streamsim settings.
+
+Both `sqlmesh/config.py` (for the `sqlmesh` command line) and the pipeline build their
+configuration here, so the warehouse file and the lake it reads can never disagree.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlmesh.core.config import (
+    Config,
+    DuckDBConnectionConfig,
+    GatewayConfig,
+    ModelDefaultsConfig,
+)
+
+from streamsim.lake import events_glob
+from streamsim.settings import Settings
+
+# The project sits beside the package in the repository (an editable install).
+PROJECT_DIR = Path(__file__).resolve().parents[2] / "sqlmesh"
+GATEWAY = "local"
+
+# The project's models, upstream first; a test keeps this list equal to the project's.
+MODELS = ("lake.events", "staging.events", "metrics.events_per_minute")
+
+# SQLMesh sends anonymous usage analytics unless told not to; this variable stops it before
+# any Context exists, and the config flag below stops it for the CLI too.
+os.environ["SQLMESH__DISABLE_ANONYMIZED_ANALYTICS"] = "true"
+
+
+def serving_catalog(settings: Settings) -> str:
+    """The catalog name readers see in the serving copy, which SQLMesh must write views under.
+
+    SQLMesh's virtual layer is views that name their tables with the catalog. DuckDB calls a
+    file's catalog after its name, so the warehouse is attached under the serving copy's name:
+    the copy then opens with no setup, in Superset or any DuckDB client.
+    """
+    return settings.serving_path.stem
+
+
+def sqlmesh_config(settings: Settings) -> Config:
+    """One DuckDB gateway on the warehouse file, with the lake glob as a model variable."""
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    connection = DuckDBConnectionConfig(
+        catalogs={serving_catalog(settings): str(settings.warehouse_path)},
+        # Windows and site-time minutes are UTC; the machine's zone must not shift them.
+        connector_config={"TimeZone": "UTC"},
+        concurrent_tasks=1,
+    )
+    return Config(
+        gateways={GATEWAY: GatewayConfig(connection=connection)},
+        default_gateway=GATEWAY,
+        model_defaults=ModelDefaultsConfig(dialect="duckdb", start="2024-01-01"),
+        variables={"lake_glob": events_glob(settings.lake_dir)},
+        disable_anonymized_analytics=True,
+        cache_dir=str(settings.state / "sqlmesh-cache"),
+    )

@@ -1,0 +1,178 @@
+"""Builds the warehouse with SQLMesh and publishes the copy that readers open.
+
+DuckDB lets one process write a database file, and a reader cannot open a file another
+process is writing. So only this module opens the warehouse, one writer at a time (a file
+lock shared by every process of the stack), and closes it after each run; BI and
+`streamsim sql` read the serving copy, which is replaced atomically after each run.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from sqlmesh import Context
+from streamsim.pipeline.project import MODELS, PROJECT_DIR, sqlmesh_config
+from streamsim.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+PROD = "prod"
+_COPY_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What one warehouse run did, for Dagster metadata and for the people reading it."""
+
+    lake_files: int
+    duration_s: float
+    planned: bool = False
+    rows: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def skipped(self) -> bool:
+        """A run is skipped while the lake is empty: the lake view needs a file to exist."""
+        return self.lake_files == 0
+
+
+@dataclass(frozen=True)
+class ServingFacts:
+    """What one publication of the serving copy did."""
+
+    path: Path
+    bytes: int
+    duration_s: float
+
+
+def lake_event_files(settings: Settings) -> list[Path]:
+    """Every event file the sink has finished writing (it renames them into place)."""
+    events_dir = settings.lake_dir / "events"
+    if not events_dir.is_dir():
+        return []
+    return sorted(events_dir.rglob("*.parquet"))
+
+
+@contextmanager
+def writer_lock(settings: Settings) -> Iterator[None]:
+    """Hold the one-writer lock, so the daemon's runs and an in-process drain never overlap."""
+    lock_path = settings.warehouse_path.parent / "writer.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as lock_file:
+        started = time.monotonic()
+        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        waited = time.monotonic() - started
+        if waited > 1:
+            logger.info("waited %.1f s for another warehouse writer", waited)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+@contextmanager
+def open_context(settings: Settings) -> Iterator[Context]:
+    """Open SQLMesh on the warehouse and always close it, so no process keeps the file open."""
+    context = Context(paths=PROJECT_DIR, config=sqlmesh_config(settings))
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+def run_models(settings: Settings) -> RunFacts:
+    """Apply model changes to prod, then load every lake file that arrived since the last run."""
+    started = time.monotonic()
+    files = len(lake_event_files(settings))
+    if files == 0:
+        logger.info("the lake holds no event files yet; nothing to model")
+        return RunFacts(lake_files=0, duration_s=time.monotonic() - started)
+
+    with writer_lock(settings), open_context(settings) as context:
+        planned = _apply_changes(context)
+        status = context.run(PROD, ignore_cron=True)
+        if status.is_failure:
+            raise RuntimeError(f"SQLMesh run of {PROD} failed: {status}")
+        rows = {model: _count_rows(context, model) for model in MODELS if model != "lake.events"}
+
+    facts = RunFacts(files, time.monotonic() - started, planned, rows)
+    logger.info("warehouse run over %s lake files took %.2f s: %s", files, facts.duration_s, rows)
+    return facts
+
+
+def _apply_changes(context: Context) -> bool:
+    """Plan prod when it is missing or the models changed; auto-applied, as nobody is asked."""
+    plan = context.plan_builder(PROD, skip_tests=True).build()
+    if not plan.has_changes and context.state_reader.get_environment(PROD) is not None:
+        return False
+    context.plan(PROD, no_prompts=True, auto_apply=True)
+    logger.info("applied a plan to %s", PROD)
+    return True
+
+
+def _count_rows(context: Context, model: str) -> int:
+    row = context.engine_adapter.fetchone(f"SELECT COUNT(*) FROM {model}")
+    return int(row[0]) if row else 0
+
+
+def publish_serving_copy(settings: Settings) -> ServingFacts:
+    """Replace the serving copy atomically: readers see the old file or the new, never half."""
+    started = time.monotonic()
+    source, target = settings.warehouse_path, settings.serving_path
+    with writer_lock(settings):
+        _checkpoint_if_needed(source)
+        size = _copy_durably(source, target)
+
+    facts = ServingFacts(target, size, time.monotonic() - started)
+    logger.info("published %s (%s bytes) in %.2f s", target, size, facts.duration_s)
+    return facts
+
+
+def _checkpoint_if_needed(warehouse: Path) -> None:
+    """Fold a write-ahead log left by an interrupted writer into the file before copying it."""
+    if not warehouse.with_name(warehouse.name + ".wal").exists():
+        return
+    logger.info("checkpointing %s, whose last writer did not close it", warehouse)
+    connection = duckdb.connect(str(warehouse))
+    try:
+        connection.execute("CHECKPOINT")
+    finally:
+        connection.close()
+
+
+def _copy_durably(source: Path, target: Path) -> int:
+    """Copy beside the target, flush to disk, then rename over it (atomic on one filesystem)."""
+    descriptor, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".serving-", suffix=".tmp")
+    temp = Path(temp_name)
+    try:
+        with os.fdopen(descriptor, "wb") as copy, source.open("rb") as original:
+            while chunk := original.read(_COPY_CHUNK):
+                copy.write(chunk)
+            copy.flush()
+            os.fsync(copy.fileno())
+        # mkstemp makes the file private; readers in other accounts need the original's mode.
+        temp.chmod(source.stat().st_mode & 0o777)
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _fsync_directory(target.parent)
+    return target.stat().st_size
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename itself durable, not just the bytes it points at."""
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

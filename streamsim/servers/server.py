@@ -1,0 +1,219 @@
+"""A streaming server: serves streams over HTTP and emits what it sees of them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from streamsim.clock import SiteClock
+from streamsim.events import EventType, Source, new_event
+from streamsim.servers.stream import Stream
+
+log = logging.getLogger(__name__)
+
+
+class EventSink(Protocol):
+    def emit(self, event: dict[str, Any]) -> None: ...
+
+
+class StreamServer:
+    """Holds up to `capacity` streams; knows only what users send it."""
+
+    def __init__(
+        self,
+        server_id: str,
+        capacity: int,
+        heartbeat_s: float,
+        clock: SiteClock,
+        run_id: str,
+        emit: Callable[[dict[str, Any]], None],
+    ) -> None:
+        self.server_id = server_id
+        self.capacity = capacity
+        self._heartbeat_s = heartbeat_s
+        self._clock = clock
+        self._run_id = run_id
+        self._emit = emit
+        self._streams: dict[str, Stream] = {}
+        self._beats: dict[str, asyncio.Task[None]] = {}
+        self._sampler: asyncio.Task[None] | None = None
+        self.draining = False
+
+    # --- life -------------------------------------------------------------------------
+
+    def begin(self) -> None:
+        self._event(EventType.SERVER_STARTED, capacity=self.capacity)
+        self._sampler = asyncio.get_running_loop().create_task(self._sample_utilisation())
+
+    async def stop(self, reason: str = "server_draining") -> None:
+        """Drain: stop every stream with `reason`, then say the server is gone."""
+        self.draining = True
+        self._event(EventType.SERVER_DRAINING, streams=len(self._streams))
+        for stream_id in list(self._streams):
+            self.stop_stream(stream_id, reason)
+        if self._sampler is not None:
+            self._sampler.cancel()
+        self._event(EventType.SERVER_STOPPED)
+
+    def load(self) -> int:
+        return len(self._streams)
+
+    def has_room(self) -> bool:
+        return not self.draining and len(self._streams) < self.capacity
+
+    # --- streams ----------------------------------------------------------------------
+
+    def start_stream(self, user_id: str, session_id: str, video_id: str, position_s: float) -> str:
+        stream_id = str(uuid.uuid4())
+        now = self._clock.now()
+        stream = Stream(stream_id, user_id, session_id, video_id, position_s, now)
+        self._streams[stream_id] = stream
+        self._stream_event(EventType.STREAM_STARTED, stream, now)
+        self._start_beats(stream)
+        return stream_id
+
+    def seek(self, stream_id: str, to_s: float) -> None:
+        stream, now = self._streams[stream_id], self._clock.now()
+        from_s = stream.position_s(now)
+        stream.restart_at(to_s, now, playing=stream.playing)
+        self._stream_event(EventType.STREAM_SEEKED, stream, now, from_s=round(from_s, 3))
+        if stream.playing:
+            self._start_beats(stream)
+
+    def pause(self, stream_id: str) -> None:
+        stream, now = self._streams[stream_id], self._clock.now()
+        stream.restart_at(stream.position_s(now), now, playing=False)
+        self._stop_beats(stream_id)
+
+    def resume(self, stream_id: str) -> None:
+        stream, now = self._streams[stream_id], self._clock.now()
+        stream.restart_at(stream.position_s(now), now, playing=True)
+        self._start_beats(stream)
+
+    def stop_stream(self, stream_id: str, reason: str) -> None:
+        stream, now = self._streams.pop(stream_id), self._clock.now()
+        self._stop_beats(stream_id)
+        self._stream_event(EventType.STREAM_STOPPED, stream, now, reason=reason)
+
+    # --- heartbeats and samples -------------------------------------------------------
+
+    def _start_beats(self, stream: Stream) -> None:
+        """A beat marks each `heartbeat_s` of continuous play, so a restart resets it."""
+        self._stop_beats(stream.stream_id)
+        loop = asyncio.get_running_loop()
+        self._beats[stream.stream_id] = loop.create_task(self._beat(stream))
+
+    def _stop_beats(self, stream_id: str) -> None:
+        beat = self._beats.pop(stream_id, None)
+        if beat is not None:
+            beat.cancel()
+
+    async def _beat(self, stream: Stream) -> None:
+        while True:
+            await self._clock.sleep(self._heartbeat_s)
+            self._stream_event(EventType.STREAM_HEARTBEAT, stream, self._clock.now())
+
+    async def _sample_utilisation(self) -> None:
+        while True:
+            await self._clock.sleep(self._heartbeat_s)
+            self._event(
+                EventType.SERVER_UTILISATION,
+                streams=len(self._streams),
+                capacity=self.capacity,
+                utilisation=round(len(self._streams) / self.capacity, 4),
+            )
+
+    def _stream_event(self, kind: EventType, stream: Stream, now: float, **fields: Any) -> None:
+        self._emit(
+            new_event(
+                kind,
+                Source.SERVER,
+                site_time=now,
+                run_id=self._run_id,
+                user_id=stream.user_id,
+                session_id=stream.session_id,
+                server_id=self.server_id,
+                stream_id=stream.stream_id,
+                video_id=stream.video_id,
+                position_s=round(stream.position_s(now), 3),
+                **fields,
+            )
+        )
+
+    def _event(self, kind: EventType, **fields: Any) -> None:
+        now = self._clock.now()
+        self._emit(
+            new_event(
+                kind,
+                Source.SERVER,
+                site_time=now,
+                run_id=self._run_id,
+                server_id=self.server_id,
+                **fields,
+            )
+        )
+
+
+def server_app(server: StreamServer) -> web.Application:
+    """The HTTP face of one server: users start, steer and stop their streams here."""
+    routes = web.RouteTableDef()
+
+    @routes.get("/health")
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "server_id": server.server_id,
+                "streams": server.load(),
+                "capacity": server.capacity,
+                "draining": server.draining,
+            }
+        )
+
+    @routes.post("/streams")
+    async def start(request: web.Request) -> web.Response:
+        body = await request.json()
+        if not server.has_room():
+            return web.json_response({"error": "server full"}, status=503)
+        stream_id = server.start_stream(
+            str(body["user_id"]),
+            str(body["session_id"]),
+            str(body["video_id"]),
+            float(body.get("position_s", 0.0)),
+        )
+        return web.json_response(
+            {"stream_id": stream_id, "server_id": server.server_id}, status=201
+        )
+
+    @routes.post("/streams/{stream_id}/{action}")
+    async def act(request: web.Request) -> web.Response:
+        stream_id, action = request.match_info["stream_id"], request.match_info["action"]
+        body = await request.json() if request.can_read_body else {}
+        try:
+            _apply(server, stream_id, action, body)
+        except KeyError:
+            return web.json_response({"error": f"no stream {stream_id}"}, status=404)
+        except ValueError as error:
+            return web.json_response({"error": str(error)}, status=400)
+        return web.json_response({"stream_id": stream_id, "action": action})
+
+    app = web.Application()
+    app.add_routes(routes)
+    return app
+
+
+def _apply(server: StreamServer, stream_id: str, action: str, body: dict[str, Any]) -> None:
+    if action == "seek":
+        server.seek(stream_id, float(body["to_s"]))
+    elif action == "pause":
+        server.pause(stream_id)
+    elif action == "resume":
+        server.resume(stream_id)
+    elif action == "stop":
+        server.stop_stream(stream_id, str(body.get("reason", "user_left")))
+    else:
+        raise ValueError(f"unknown action {action!r}: seek, pause, resume or stop")

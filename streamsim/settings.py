@@ -1,0 +1,175 @@
+"""Typed settings, one object per runtime part, read from a TOML file and the environment.
+
+Every value has a default that runs the whole stack on one machine. A value can be set in
+`streamsim.toml` (or the file named by `STREAMSIM_CONFIG`), one table per part, or by an
+environment variable `STREAMSIM_<PART>__<FIELD>`, e.g. `STREAMSIM_SERVERS__CAPACITY=50`.
+The environment wins over the file. Two variables keep their well-known names because
+users already have them set for their clusters: `KAFKA_BOOTSTRAP_SERVERS` and `RAY_ADDRESS`.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+LOOPBACK = "127.0.0.1"
+
+
+class KafkaSettings(BaseModel):
+    """The event bus: a local broker unless `bootstrap_servers` names a cluster."""
+
+    bootstrap_servers: str | None = Field(
+        default=None, description="An existing cluster; when set, no local broker starts."
+    )
+    host: str = LOOPBACK
+    port: int = Field(default=9092, ge=1, le=65535)
+    controller_port: int = Field(default=9093, ge=1, le=65535)
+    heap: str = Field(default="512m", description="JVM heap of the local broker.")
+    partitions: int = Field(default=6, ge=1, description="Partitions of the event topics.")
+    retention_hours: int = Field(default=24, ge=1)
+    replication_factor: int = Field(default=1, ge=1, description="For topics we create.")
+
+    @property
+    def bootstrap(self) -> str:
+        return self.bootstrap_servers or f"{self.host}:{self.port}"
+
+    @property
+    def is_local(self) -> bool:
+        return self.bootstrap_servers is None
+
+
+class RaySettings(BaseModel):
+    """The cluster engine: a local head on loopback unless `address` names a cluster."""
+
+    address: str | None = Field(default=None, description="An existing Ray cluster to join.")
+    host: str = LOOPBACK
+    port: int = Field(default=6379, ge=1, le=65535)
+    dashboard_port: int = Field(default=8265, ge=1, le=65535)
+    num_cpus: int = Field(default=2, ge=1, description="CPUs the local head offers to Ray.")
+
+
+class UsersSettings(BaseModel):
+    """The user service: one simulated user per `POST /users`."""
+
+    host: str = LOOPBACK
+    port: int = Field(default=8001, ge=1, le=65535)
+    heartbeat_s: float = Field(default=10.0, gt=0, description="Site seconds between beats.")
+    seed: int | None = Field(default=None, description="Fixes every user's randomness.")
+
+
+class ServersSettings(BaseModel):
+    """The streaming servers and the router in front of them."""
+
+    host: str = LOOPBACK
+    router_port: int = Field(default=8002, ge=1, le=65535)
+    capacity: int = Field(default=100, ge=1, description="Concurrent streams per server.")
+    # Until an autoscaler sizes the group, start with enough for the default wave's peak.
+    initial_servers: int = Field(default=4, ge=1)
+    heartbeat_s: float = Field(default=10.0, gt=0, description="Site seconds between beats.")
+    cpus_per_server: float = Field(default=0.1, gt=0, description="Ray CPUs per server.")
+
+
+class OrchestratorSettings(BaseModel):
+    """The long-lived service that creates users on a sine wave."""
+
+    host: str = LOOPBACK
+    port: int = Field(default=8080, ge=1, le=65535)
+    max_rate: float = Field(default=2.0, ge=0, description="Peak new users per site second.")
+    period_s: float = Field(default=300.0, gt=0, description="Site seconds from peak to peak.")
+    floor: float = Field(default=0.0, ge=0, description="Lowest rate, users per site second.")
+    error_factor: float = Field(default=0.0, ge=0, le=1)
+    max_in_flight: int = Field(default=64, ge=1, description="Concurrent POST /users at most.")
+
+
+class SinkSettings(BaseModel):
+    """The Kafka consumer group that writes the lake."""
+
+    group_id: str = "streamsim-sink"
+    batch_max_events: int = Field(default=20_000, ge=1)
+    batch_max_seconds: float = Field(default=2.0, gt=0)
+
+
+class PipelineSettings(BaseModel):
+    """Dagster and the SQLMesh project it runs."""
+
+    host: str = LOOPBACK
+    port: int = Field(default=3000, ge=1, le=65535)
+    sensor_interval_s: int = Field(default=10, ge=1)
+
+
+class Settings(BaseSettings):
+    """Everything streamsim reads; built once per process by `load_settings()`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STREAMSIM_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    state_dir: Path = Field(default=Path(".state"), description="All data and logs live here.")
+    speed: float = Field(default=1.0, gt=0, description="Site seconds per real second.")
+    run_id: str = Field(default="adhoc", description="Set by `streamsim up` for its children.")
+    site_origin: float | None = Field(
+        default=None, description="Unix time at which site time equals real time."
+    )
+    kafka: KafkaSettings = KafkaSettings()
+    ray: RaySettings = RaySettings()
+    users: UsersSettings = UsersSettings()
+    servers: ServersSettings = ServersSettings()
+    orchestrator: OrchestratorSettings = OrchestratorSettings()
+    sink: SinkSettings = SinkSettings()
+    pipeline: PipelineSettings = PipelineSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = Path(os.environ.get("STREAMSIM_CONFIG", "streamsim.toml"))
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file)
+        return (init_settings, env_settings, toml)
+
+    @cached_property
+    def state(self) -> Path:
+        return self.state_dir.resolve()
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.state / "lake"
+
+    @property
+    def warehouse_path(self) -> Path:
+        """The DuckDB file SQLMesh writes; only the pipeline opens it."""
+        return self.state / "warehouse" / "warehouse.duckdb"
+
+    @property
+    def serving_path(self) -> Path:
+        """A read-only copy of the warehouse, republished after each pipeline run."""
+        return self.state / "warehouse" / "serving.duckdb"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state / "logs"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings, letting the two cluster variables people already use take effect."""
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    kafka_cluster = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if kafka_cluster:
+        settings.kafka.bootstrap_servers = kafka_cluster
+    ray_cluster = os.environ.get("RAY_ADDRESS")
+    if ray_cluster:
+        settings.ray.address = ray_cluster
+    return settings

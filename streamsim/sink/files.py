@@ -1,0 +1,140 @@
+"""Writing rows into the lake as Parquet files that appear whole or not at all.
+
+A reader globbing `*.parquet` must never see a half-written file, and a file must be on
+disk before the offsets that it covers are committed. So each file is written under a
+hidden temporary name in its final folder, synced, renamed, and its folder synced.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from streamsim.lake import (
+    ENVELOPE_TEXT_FIELDS,
+    EVENT_SCHEMA,
+    EVENTS,
+    QUARANTINE,
+    QUARANTINE_SCHEMA,
+)
+from streamsim.sink.records import EventRow, QuarantineRow
+
+log = logging.getLogger(__name__)
+
+TEMP_SUFFIX = ".tmp"
+# A write takes seconds; a temporary file this old was left by a sink that died.
+STALE_TEMP_S = 15 * 60
+
+
+def event_folder(lake_dir: Path, hour: datetime) -> Path:
+    return lake_dir / EVENTS / f"event_date={hour:%Y-%m-%d}" / f"event_hour={hour:%H}"
+
+
+def quarantine_folder(lake_dir: Path, ingest_date: str) -> Path:
+    return lake_dir / QUARANTINE / f"ingest_date={ingest_date}"
+
+
+def file_name(now: datetime) -> str:
+    """Names sort by ingest time; the uuid keeps two sinks of one group from colliding."""
+    return f"{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z-{uuid.uuid4().hex}.parquet"
+
+
+def events_table(rows: Sequence[EventRow]) -> pa.Table:
+    columns: dict[str, list[object]] = {
+        name: [row.envelope[index] for row in rows]
+        for index, name in enumerate(ENVELOPE_TEXT_FIELDS)
+    }
+    columns["body"] = [row.body for row in rows]
+    columns["topic"] = [row.message.topic for row in rows]
+    columns["kafka_partition"] = [row.message.partition for row in rows]
+    columns["kafka_offset"] = [row.message.offset for row in rows]
+    columns["ingested_at"] = [row.ingested_ms for row in rows]
+    return pa.table(columns, schema=EVENT_SCHEMA)
+
+
+def quarantine_table(rows: Sequence[QuarantineRow]) -> pa.Table:
+    columns: dict[str, list[object]] = {
+        "raw": [row.message.value for row in rows],
+        "reason": [str(row.reason) for row in rows],
+        "topic": [row.message.topic for row in rows],
+        "kafka_partition": [row.message.partition for row in rows],
+        "kafka_offset": [row.message.offset for row in rows],
+        "kafka_key": [row.message.key for row in rows],
+        "ingested_at": [row.ingested_ms for row in rows],
+    }
+    return pa.table(columns, schema=QUARANTINE_SCHEMA)
+
+
+def _sync_folder(folder: Path) -> None:
+    """A rename is durable only once the folder that holds it is synced."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def write_atomically(table: pa.Table, folder: Path, name: str) -> Path:
+    """Write a Parquet file that readers see only once it is complete and on disk."""
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / name
+    temporary = folder / f".{name}{TEMP_SUFFIX}"
+    try:
+        with temporary.open("wb") as handle:
+            pq.write_table(table, handle, compression="zstd")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, final)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    _sync_folder(folder)
+    return final
+
+
+def write_rows(
+    lake_dir: Path, events: Sequence[EventRow], quarantined: Sequence[QuarantineRow]
+) -> list[Path]:
+    """Write one file per lake partition that the rows touch; returns the files written."""
+    now = datetime.now(UTC)
+    by_hour: defaultdict[datetime, list[EventRow]] = defaultdict(list)
+    for event in events:
+        by_hour[event.hour].append(event)
+    by_date: defaultdict[str, list[QuarantineRow]] = defaultdict(list)
+    for row in quarantined:
+        by_date[f"{datetime.fromtimestamp(row.ingested_ms / 1000, UTC):%Y-%m-%d}"].append(row)
+
+    written = [
+        write_atomically(events_table(rows), event_folder(lake_dir, hour), file_name(now))
+        for hour, rows in by_hour.items()
+    ]
+    written += [
+        write_atomically(quarantine_table(rows), quarantine_folder(lake_dir, day), file_name(now))
+        for day, rows in by_date.items()
+    ]
+    return written
+
+
+def remove_stale_temporaries(lake_dir: Path) -> int:
+    """Clear what a killed sink left half-written; a live sink's files are too young."""
+    removed = 0
+    cutoff = time.time() - STALE_TEMP_S
+    for path in lake_dir.rglob(f".*{TEMP_SUFFIX}"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue  # another sink of the group removed it first
+    if removed:
+        log.info("removed %s stale temporary files from %s", removed, lake_dir)
+    return removed

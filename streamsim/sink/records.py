@@ -1,0 +1,132 @@
+"""Judging one Kafka message: an event for the lake, or bytes for quarantine with a reason.
+
+The sink checks nothing but that the bytes are a JSON object. Everything deeper (types,
+enums, ranges) is the warehouse's job, so that every fault still reaches a check that
+counts it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+from streamsim.lake import ENVELOPE_TEXT_FIELDS
+
+
+class QuarantineReason(StrEnum):
+    NO_VALUE = "no_value"
+    NOT_UTF8 = "not_utf8"
+    NOT_JSON = "not_json"
+    NOT_OBJECT = "not_object"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """The parts of a Kafka record the lake keeps, free of any client library's types."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """A JSON object, its envelope as text in `ENVELOPE_TEXT_FIELDS` order."""
+
+    message: Message
+    envelope: tuple[str | None, ...]
+    body: str
+    hour: datetime
+    ingested_ms: int
+
+    @property
+    def event_type(self) -> str | None:
+        return self.envelope[_EVENT_TYPE_INDEX]
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineRow:
+    message: Message
+    reason: QuarantineReason
+    ingested_ms: int
+
+
+_EVENT_TYPE_INDEX = ENVELOPE_TEXT_FIELDS.index("event_type")
+
+
+class _NotJson(ValueError):
+    """Raised for the constants Python's json accepts but JSON does not (NaN, Infinity)."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise _NotJson(name)
+
+
+def parse_json(text: str) -> Any:
+    """Parse strict JSON fast, without quarantining the rare valid text orjson refuses.
+
+    orjson refuses numbers beyond a double's range (1e400); the standard library reads
+    them, so a message is only called "not JSON" when both say so.
+    """
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text, parse_constant=_reject_constant)
+
+
+def envelope_text(value: object) -> str | None:
+    """A string stays as sent, JSON null is SQL null, anything else becomes its JSON text.
+
+    orjson reads an integer beyond 64 bits as a float, so that rare field's text can differ
+    from what was sent; `body` still holds it exactly.
+    """
+    if value is None or isinstance(value, str):
+        return value
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        # Integers beyond 64 bits: only the standard library can write them back.
+        return json.dumps(value)
+
+
+def partition_hour(emitted_at: str | None, ingested_at: datetime) -> datetime:
+    """The UTC hour an event is filed under: when it was emitted, else when it arrived.
+
+    A time without a zone is not trusted, because the wire format always carries one.
+    """
+    moment = ingested_at
+    if emitted_at is not None:
+        try:
+            parsed = datetime.fromisoformat(emitted_at)
+            if parsed.tzinfo is not None:
+                moment = parsed.astimezone(UTC)
+        except (ValueError, OverflowError):
+            pass
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def classify(message: Message, ingested_at: datetime) -> EventRow | QuarantineRow:
+    """Turn one message into the row that lands in the lake; never raises on bad bytes."""
+    ingested_ms = int(ingested_at.timestamp() * 1000)
+    if message.value is None:
+        return QuarantineRow(message, QuarantineReason.NO_VALUE, ingested_ms)
+    try:
+        text = message.value.decode("utf-8")
+    except UnicodeDecodeError:
+        return QuarantineRow(message, QuarantineReason.NOT_UTF8, ingested_ms)
+    try:
+        parsed = parse_json(text)
+    except (ValueError, RecursionError):
+        return QuarantineRow(message, QuarantineReason.NOT_JSON, ingested_ms)
+    if not isinstance(parsed, dict):
+        return QuarantineRow(message, QuarantineReason.NOT_OBJECT, ingested_ms)
+    envelope = tuple(envelope_text(parsed.get(name)) for name in ENVELOPE_TEXT_FIELDS)
+    hour = partition_hour(envelope[ENVELOPE_TEXT_FIELDS.index("emitted_at")], ingested_at)
+    return EventRow(message, envelope, text, hour, ingested_ms)

@@ -1,0 +1,1 @@
+"""The launcher: starts every part of the stack, watches it, and stops it cleanly."""

@@ -1,0 +1,85 @@
+"""The simulators on Ray: the server group with its router, and the user service."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import ray
+from ray.actor import ActorHandle
+
+from streamsim.bus import EmitCounts
+from streamsim.clock import SiteClock
+from streamsim.servers.actors import ServerGroup
+from streamsim.settings import Settings
+from streamsim.stack.errors import StackError
+from streamsim.stack.processes import ensure_port_free
+from streamsim.stack.ray_head import RAY_QUIET_ENV
+from streamsim.users.actor import UserServiceActor
+
+log = logging.getLogger(__name__)
+
+
+class Simulation:
+    """Deploys the simulators onto a Ray cluster and collects their counts at the end."""
+
+    def __init__(self, settings: Settings, clock: SiteClock, ray_address: str) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._address = ray_address
+        self._group: ActorHandle | None = None
+        self._users: ActorHandle | None = None
+        self.router_url = ""
+        self.users_url = ""
+
+    def start(self) -> None:
+        servers, users = self._settings.servers, self._settings.users
+        ensure_port_free(servers.host, servers.router_port, "STREAMSIM_SERVERS__ROUTER_PORT")
+        ensure_port_free(users.host, users.port, "STREAMSIM_USERS__PORT")
+        try:
+            ray.init(
+                address=self._address,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+                runtime_env={"env_vars": RAY_QUIET_ENV},
+            )
+        except ConnectionError as error:
+            raise StackError(
+                f"cannot reach Ray at {self._address}: {error}; "
+                "check RAY_ADDRESS or let streamsim start its own head"
+            ) from error
+        self._group = ServerGroup.options(  # type: ignore[attr-defined]
+            name="streamsim-router", num_cpus=0.05
+        ).remote(self._settings, self._clock)
+        self.router_url = ray.get(self._group.start.remote(), timeout=120)
+        self._users = UserServiceActor.options(  # type: ignore[attr-defined]
+            name="streamsim-users", num_cpus=0.1
+        ).remote(self._settings, self._clock, self.router_url)
+        self.users_url = ray.get(self._users.start.remote(), timeout=120)
+        log.info("router at %s, user service at %s", self.router_url, self.users_url)
+
+    def describe(self) -> dict[str, Any]:
+        if self._group is None or self._users is None:
+            return {}
+        group = _get(self._group.describe.remote(), 10)
+        users = _get(self._users.describe.remote(), 10)
+        return {"servers": group, "users": users}
+
+    def stop(self) -> EmitCounts:
+        """Users close their browsers first, so servers see streams end for a reason."""
+        counts = EmitCounts()
+        if self._users is not None:
+            counts.add(_get(self._users.stop.remote(), 120))
+        if self._group is not None:
+            for server_counts in _get(self._group.stop.remote(), 120):
+                counts.add(server_counts)
+        for actor in (self._users, self._group):
+            if actor is not None:
+                ray.kill(actor)
+        ray.shutdown()
+        return counts
+
+
+def _get(ref: Any, timeout_s: float) -> Any:
+    """An actor call's result; actor methods are untyped through Ray's handles."""
+    return ray.get(ref, timeout=timeout_s)

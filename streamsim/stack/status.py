@@ -1,0 +1,125 @@
+"""`streamsim status`: is each part of a running stack healthy?"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from streamsim.settings import Settings
+from streamsim.stack.processes import port_open
+
+SINK_STALE_S = 30.0  # the sink rewrites its status at least every 10 s while it runs
+
+
+@dataclass(frozen=True)
+class Health:
+    component: str
+    healthy: bool
+    detail: str
+
+
+def http_json(url: str, timeout_s: float = 3.0) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout_s) as answer:
+        return json.loads(answer.read())
+
+
+def check_http(component: str, url: str, describe: Any = None) -> Health:
+    try:
+        body = http_json(url)
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        return Health(component, False, f"{url}: {error}")
+    return Health(component, True, describe(body) if describe else url)
+
+
+def check_port(component: str, address: str) -> Health:
+    host, _, port = address.rpartition(":")
+    ok = port_open(host, int(port))
+    return Health(component, ok, f"{address} {'answers' if ok else 'does not answer'}")
+
+
+def check_sink(settings: Settings) -> Health:
+    from streamsim.sink import read_status
+
+    status = read_status(settings)
+    if status is None:
+        return Health("sink", False, "no status written yet")
+    age = time.time() - status_time(status)
+    healthy = status.get("state") == "running" and age < SINK_STALE_S
+    landed = sum(status.get("landed", {}).values())
+    return Health(
+        "sink", healthy, f"{status.get('state')}, {landed} events landed, status {age:.0f} s old"
+    )
+
+
+def status_time(status: dict[str, Any]) -> float:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(status["updated_at"])).timestamp()
+    except (KeyError, ValueError):
+        return 0.0
+
+
+def check_warehouse(settings: Settings) -> Health:
+    from streamsim.stack.up import warehouse_count
+
+    if not settings.serving_path.exists():
+        return Health("warehouse", False, "no serving copy yet (the first pipeline run makes it)")
+    return Health("warehouse", True, f"{warehouse_count(settings)} events queryable")
+
+
+def collect(settings: Settings) -> list[Health]:
+    s = settings
+    return [
+        check_port("kafka", s.kafka.bootstrap.split(",")[0]),
+        check_http(
+            "ray",
+            f"http://{s.ray.host}:{s.ray.dashboard_port}/api/version",
+            lambda b: f"Ray {b.get('ray_version')}",
+        ),
+        check_http(
+            "users",
+            f"http://{s.users.host}:{s.users.port}/health",
+            lambda b: f"{b['active']} users active",
+        ),
+        check_http(
+            "servers", f"http://{s.servers.host}:{s.servers.router_port}/health", describe_servers
+        ),
+        check_http(
+            "orchestrator",
+            f"http://{s.orchestrator.host}:{s.orchestrator.port}/api/stats",
+            lambda b: f"rate {b['requested_rate']}/s, {b['counts']}",
+        ),
+        check_sink(settings),
+        check_http(
+            "dagster",
+            f"http://{s.pipeline.host}:{s.pipeline.port}/server_info",
+            lambda b: f"Dagster {b.get('dagster_version')}",
+        ),
+        check_warehouse(settings),
+    ]
+
+
+def describe_servers(body: dict[str, Any]) -> str:
+    return (
+        ", ".join(
+            f"{srv['server_id']} {srv['streams']} streams ({srv['utilisation']:.0%})"
+            for srv in body["servers"]
+        )
+        or "no servers"
+    )
+
+
+def render(report: list[Health], as_json: bool) -> str:
+    if as_json:
+        return json.dumps(
+            {"healthy": all(h.healthy for h in report), "components": [asdict(h) for h in report]},
+            indent=2,
+        )
+    return "\n".join(
+        f"{'ok  ' if h.healthy else 'DOWN'} {h.component:<13} {h.detail}" for h in report
+    )

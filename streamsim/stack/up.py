@@ -1,0 +1,303 @@
+"""`streamsim up`: start every part, let the simulation run, then drain and account for it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from streamsim.bus import ensure_topics
+from streamsim.clock import SiteClock
+from streamsim.settings import Settings
+from streamsim.stack.broker import LocalBroker
+from streamsim.stack.errors import StackError
+from streamsim.stack.processes import Process
+from streamsim.stack.ray_head import LocalRayHead
+from streamsim.stack.services import (
+    check_service_ports,
+    dagster_processes,
+    orchestrator_process,
+    sink_process,
+    start_and_wait,
+)
+from streamsim.stack.simulation import Simulation
+from streamsim.stack.summary import RunSummary, summarise
+
+log = logging.getLogger(__name__)
+
+SINK_CATCH_UP_S = 120.0  # the bound on waiting for the sink at the end of a run
+PROGRESS_EVERY_S = 10.0
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+class Stack:
+    """Owns every process of one run; `stop()` leaves nothing of them behind."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.clock = SiteClock.for_run(settings.speed, settings.site_origin)
+        self.started_at = datetime.now(UTC)
+        self.broker = LocalBroker(settings) if settings.kafka.is_local else None
+        self.ray_head = LocalRayHead(settings) if settings.ray.address is None else None
+        self.simulation: Simulation | None = None
+        self.sink = sink_process(settings)
+        self.dagster = dagster_processes(settings)
+        self.orchestrator = orchestrator_process(settings)
+        self.emitted: Counter[str] = Counter()
+
+    # --- start ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        check_service_ports(self.settings)
+        self._step("Kafka", self._start_kafka)
+        self._step("Ray", self._start_ray)
+        self._step("simulators on Ray", self._start_simulation)
+        self._step("sink", self.sink.start)
+        self._step("Dagster", self._start_dagster)
+        self._step("orchestrator", self._start_orchestrator)
+        self._write_stack_file()
+
+    def _step(self, what: str, action: Callable[[], None]) -> None:
+        began = time.monotonic()
+        say(f"  starting {what} ...")
+        action()
+        say(f"  {what} ready in {time.monotonic() - began:.1f} s")
+
+    def _start_kafka(self) -> None:
+        if self.broker is not None:
+            self.broker.start()
+        ensure_topics(self.settings.kafka)
+
+    def _start_ray(self) -> None:
+        if self.ray_head is not None:
+            self.ray_head.start()
+
+    def _start_simulation(self) -> None:
+        address = self.ray_head.address if self.ray_head else str(self.settings.ray.address)
+        self.simulation = Simulation(self.settings, self.clock, address)
+        self.simulation.start()
+
+    def _start_dagster(self) -> None:
+        webserver, daemon = self.dagster
+        pipeline = self.settings.pipeline
+        start_and_wait(webserver, pipeline.host, pipeline.port, "the Dagster webserver", 120)
+        daemon.start()
+
+    def _start_orchestrator(self) -> None:
+        config = self.settings.orchestrator
+        start_and_wait(self.orchestrator, config.host, config.port, "the orchestrator", 60)
+
+    def urls(self) -> dict[str, str]:
+        s = self.settings
+        return {
+            "orchestrator": f"http://{s.orchestrator.host}:{s.orchestrator.port}/api/config",
+            "users": f"http://{s.users.host}:{s.users.port}/users",
+            "router": f"http://{s.servers.host}:{s.servers.router_port}/health",
+            "Ray dashboard": f"http://{s.ray.host}:{s.ray.dashboard_port}"
+            if self.ray_head
+            else str(s.ray.address),
+            "Dagster": f"http://{s.pipeline.host}:{s.pipeline.port}",
+            "Kafka": s.kafka.bootstrap,
+        }
+
+    def _write_stack_file(self) -> None:
+        processes: dict[str, int | None] = {p.name: p.pid for p in self._processes()}
+        if self.broker:
+            processes["kafka"] = self.broker.pid
+        if self.ray_head:
+            processes["ray-head"] = self.ray_head.pid
+        stack = {
+            "run_id": self.settings.run_id,
+            "started_at": self.started_at.isoformat(),
+            "speed": self.settings.speed,
+            "urls": self.urls(),
+            "pids": processes,
+        }
+        stack_file(self.settings).write_text(json.dumps(stack, indent=2))
+
+    def _processes(self) -> list[Process]:
+        return [self.sink, *self.dagster, self.orchestrator]
+
+    # --- while running ----------------------------------------------------------------
+
+    def dead_parts(self) -> list[str]:
+        dead = [p.name for p in self._processes() if p.pid is not None and not p.alive()]
+        if self.broker is not None and not self.broker.alive():
+            dead.append("kafka")
+        if self.ray_head is not None and not self.ray_head.alive():
+            dead.append("ray-head")
+        return dead
+
+    def progress(self) -> str:
+        if self.simulation is None:
+            return ""
+        state = self.simulation.describe()
+        users = state.get("users", {})
+        servers = state.get("servers", {}).get("servers", [])
+        streams = sum(server["streams"] for server in servers)
+        return (
+            f"users active {users.get('active', 0)}, created "
+            f"{users.get('totals', {}).get('created', 0)}; servers {len(servers)}, "
+            f"streams {streams}; warehouse events {warehouse_count(self.settings)}"
+        )
+
+    # --- stop -------------------------------------------------------------------------
+
+    def stop(self, drain: bool = True) -> RunSummary | None:
+        """Stop the sources first, then let the sink and one last pipeline run catch up."""
+        summary = None
+        try:
+            self._stop_sources()
+            for process in self.dagster:
+                process.stop()
+            if drain:
+                summary = self._drain()
+        finally:
+            self._stop_everything()
+        return summary
+
+    def _stop_sources(self) -> None:
+        say("  stopping the orchestrator, then every user and server ...")
+        self.orchestrator.stop()
+        self.emitted.update(orchestrator_emitted(self.settings))
+        if self.simulation is not None:
+            self.emitted.update(self.simulation.stop().emitted)
+            self.simulation = None
+
+    def _drain(self) -> RunSummary:
+        from streamsim.pipeline.definitions import materialize_all
+
+        say("  waiting for the sink to land every event ...")
+        wait_for_sink(self.settings, SINK_CATCH_UP_S)
+        self.sink.stop()
+        say("  running the pipeline once more ...")
+        outcome = materialize_all(self.settings)
+        if not outcome.success:
+            raise StackError("the last pipeline run failed; see the Dagster log above")
+        return summarise(self.settings, self.emitted, self.started_at)
+
+    def _stop_everything(self) -> None:
+        if self.simulation is not None:
+            try:
+                self.simulation.stop()
+            except Exception as error:  # the cluster may be the thing that failed
+                log.warning("could not stop the simulators cleanly: %s", error)
+        for process in self._processes():
+            process.stop()
+        if self.ray_head is not None:
+            self.ray_head.stop()
+        if self.broker is not None:
+            self.broker.stop()
+        stack_file(self.settings).unlink(missing_ok=True)
+
+
+def stack_file(settings: Settings) -> Path:
+    """Where a running stack says what it runs, for `streamsim status`."""
+    return settings.state / "stack.json"
+
+
+def orchestrator_emitted(settings: Settings) -> Counter[str]:
+    from streamsim.orchestrator.main import counts_file
+
+    path = counts_file(settings)
+    if not path.exists():
+        log.warning("the orchestrator left no counts at %s", path)
+        return Counter()
+    return Counter(json.loads(path.read_text()).get("emitted", {}))
+
+
+def wait_for_sink(settings: Settings, timeout_s: float) -> None:
+    from streamsim.sink import consumer_lag
+
+    deadline = time.monotonic() + timeout_s
+    lag = consumer_lag(settings)
+    while sum(lag.values()) > 0:
+        if time.monotonic() > deadline:
+            say(f"  the sink is still {sum(lag.values())} events behind after {timeout_s:.0f} s")
+            return
+        time.sleep(1.0)
+        lag = consumer_lag(settings)
+
+
+def warehouse_count(settings: Settings) -> int | str:
+    import duckdb
+
+    if not settings.serving_path.exists():
+        return 0
+    try:
+        with duckdb.connect(str(settings.serving_path), read_only=True) as db:
+            row = db.execute("SELECT count(*) FROM staging.events").fetchone()
+    except duckdb.Error:
+        return "n/a"
+    return int(row[0]) if row else 0
+
+
+class StopRequest:
+    """Ctrl-C or SIGTERM asks for a clean stop; the run then drains before it exits."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        signal.signal(signal.SIGINT, self._request)
+        signal.signal(signal.SIGTERM, self._request)
+
+    def _request(self, signum: int, _frame: FrameType | None) -> None:
+        if not self.event.is_set():
+            say(f"\n{signal.Signals(signum).name}: stopping cleanly (the run drains first)")
+        self.event.set()
+
+
+def run_until_stopped(stack: Stack, duration_s: float | None, stop: StopRequest) -> None:
+    began = time.monotonic()
+    next_report = began + PROGRESS_EVERY_S
+    while not stop.event.wait(1.0):
+        elapsed = time.monotonic() - began
+        if duration_s is not None and elapsed >= duration_s:
+            say(f"  {duration_s:.0f} s are up")
+            return
+        dead = stack.dead_parts()
+        if dead:
+            raise StackError(
+                f"{', '.join(dead)} stopped unexpectedly; see {stack.settings.logs_dir}"
+            )
+        if time.monotonic() >= next_report:
+            say(f"  [{elapsed:5.0f} s] {stack.progress()}")
+            next_report += PROGRESS_EVERY_S
+
+
+def up(settings: Settings, duration_s: float | None, summary_json: Path | None) -> int:
+    stop = StopRequest()
+    stack = Stack(settings)
+    say(f"streamsim run {settings.run_id}: speed {settings.speed:g}x, state in {settings.state}")
+    try:
+        stack.start()
+        say("streamsim is up:")
+        for name, url in stack.urls().items():
+            say(f"  {name:<14} {url}")
+        say("Ctrl-C stops it cleanly." if duration_s is None else f"Running {duration_s:g} s.")
+        run_until_stopped(stack, duration_s, stop)
+    except StackError:
+        stack.stop(drain=False)
+        raise
+    summary = stack.stop()
+    return report(summary, summary_json)
+
+
+def report(summary: RunSummary | None, summary_json: Path | None) -> int:
+    if summary is None:
+        return 1
+    say("\nrun summary (events):")
+    say(summary.table())
+    if summary_json is not None:
+        summary.write_json(summary_json)
+        say(f"written to {summary_json}")
+    return 0 if summary.lost_total == 0 else 2

@@ -1,0 +1,1 @@
+"""Simulated users: one independent instance per `POST /users`, living its own session."""

@@ -1,0 +1,47 @@
+"""The user's video player talking to the streaming servers over HTTP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+
+class NoServerAvailable(Exception):
+    """Every server was full: the player waits and tries again."""
+
+
+class StreamLost(Exception):
+    """The server holding the stream stopped answering."""
+
+
+@dataclass(frozen=True)
+class StreamHandle:
+    stream_id: str
+    server_id: str
+    server_url: str
+
+
+class Player:
+    """Asks the router for a stream, then steers it on the server that holds it."""
+
+    def __init__(self, http: aiohttp.ClientSession, router_url: str) -> None:
+        self._http = http
+        self._router_url = router_url
+
+    async def start(self, request: dict[str, Any]) -> StreamHandle:
+        async with self._http.post(f"{self._router_url}/streams", json=request) as answer:
+            reply = await answer.json()
+            if answer.status == 503:
+                raise NoServerAvailable(reply.get("error", "busy"))
+            answer.raise_for_status()
+        return StreamHandle(reply["stream_id"], reply["server_id"], reply["server_url"])
+
+    async def act(self, stream: StreamHandle, action: str, **body: Any) -> None:
+        url = f"{stream.server_url}/streams/{stream.stream_id}/{action}"
+        try:
+            async with self._http.post(url, json=body) as answer:
+                answer.raise_for_status()
+        except aiohttp.ClientError as error:
+            raise StreamLost(f"{stream.server_id}: {error}") from error

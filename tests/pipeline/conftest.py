@@ -1,0 +1,79 @@
+"""Fixtures for the pipeline tests: a state folder of their own and a hand for the sink."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+# Before anything imports SQLMesh: its usage analytics start with the first import.
+os.environ["SQLMESH__DISABLE_ANONYMIZED_ANALYTICS"] = "true"
+
+from streamsim.lake import EVENT_SCHEMA
+from streamsim.settings import Settings, load_settings
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(state_dir=tmp_path / "state")
+
+
+def lake_row(
+    event_id: str | None,
+    *,
+    event_type: str = "heartbeat",
+    source: str = "user",
+    emitted_at: str = "2026-12-04T10:00:05.000Z",
+    offset: int = 0,
+    ingested_at: datetime | None = None,
+    **body_fields: Any,
+) -> dict[str, Any]:
+    """One row as the sink writes it: envelope text plus the whole event in `body`."""
+    envelope = {
+        "event_id": event_id,
+        "event_type": event_type,
+        "schema_version": "1",
+        "emitted_at": emitted_at,
+        "source": source,
+        "run_id": "test-run",
+        "user_id": "u1" if source == "user" else None,
+        "session_id": "s1" if source == "user" else None,
+    }
+    return {
+        **envelope,
+        "body": json.dumps({**envelope, "schema_version": 1, **body_fields}),
+        "topic": f"streamsim.{source}-events",
+        "kafka_partition": 0,
+        "kafka_offset": offset,
+        "ingested_at": ingested_at or datetime.now(UTC),
+    }
+
+
+@dataclass
+class Lake:
+    """Writes event files the way the sink does: complete, then renamed into place."""
+
+    settings: Settings
+
+    def write(self, rows: Iterable[dict[str, Any]], hour: str = "10") -> Path:
+        folder = self.settings.lake_dir / "events" / "event_date=2026-12-04" / f"event_hour={hour}"
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4()}.parquet"
+        temp = final.with_suffix(".tmp")
+        pq.write_table(pa.Table.from_pylist(list(rows), schema=EVENT_SCHEMA), temp)
+        temp.rename(final)
+        return final
+
+
+@pytest.fixture
+def lake(settings: Settings) -> Lake:
+    return Lake(settings)

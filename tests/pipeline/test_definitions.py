@@ -1,0 +1,139 @@
+"""The Dagster code location: assets mirror the models, the sensor watches the lake."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from dagster import (
+    AssetKey,
+    DagsterInstance,
+    RunRequest,
+    SensorResult,
+    SkipReason,
+    build_sensor_context,
+)
+
+from streamsim.pipeline.definitions import (
+    LAKE_FILES,
+    SERVING_COPY,
+    WarehouseResource,
+    defs,
+    lake_files_sensor,
+    materialize_all,
+)
+from streamsim.pipeline.home import dagster_commands, prepare_dagster_home
+from streamsim.pipeline.warehouse import open_context
+from streamsim.settings import Settings
+
+from .conftest import Lake, lake_row
+
+
+def evaluate_sensor(settings: Settings, cursor: str | None) -> SensorResult | SkipReason:
+    context = build_sensor_context(
+        cursor=cursor,
+        resources={"warehouse_store": WarehouseResource(state_dir=str(settings.state))},
+    )
+    result = lake_files_sensor(context)
+    assert isinstance(result, SensorResult | SkipReason)
+    return result
+
+
+def test_the_sensor_requests_a_run_when_a_new_file_lands_and_not_otherwise(
+    settings: Settings, lake: Lake
+) -> None:
+    assert isinstance(evaluate_sensor(settings, None), SkipReason)
+
+    lake.write([lake_row("a")])
+    first = evaluate_sensor(settings, None)
+    assert isinstance(first, SensorResult)
+    assert [type(request) for request in first.run_requests or []] == [RunRequest]
+
+    assert isinstance(evaluate_sensor(settings, first.cursor), SkipReason)
+
+    lake.write([lake_row("b")])
+    second = evaluate_sensor(settings, first.cursor)
+    assert isinstance(second, SensorResult)
+    assert second.run_requests and second.cursor != first.cursor
+
+
+def test_materialize_all_builds_every_asset_and_reports_its_facts(
+    settings: Settings, lake: Lake
+) -> None:
+    lake.write([lake_row("a"), lake_row("b"), lake_row("b")])
+
+    outcome = materialize_all(settings)
+
+    assert outcome.success
+    assert set(outcome.facts) == {
+        "lake/events",
+        "staging/events",
+        "metrics/events_per_minute",
+        "serving/warehouse",
+    }
+    assert outcome.facts["staging/events"]["dagster/row_count"] == 2
+    assert outcome.facts["serving/warehouse"]["bytes"] == settings.serving_path.stat().st_size
+
+
+def test_materialize_all_over_an_empty_lake_succeeds_and_materialises_nothing(
+    settings: Settings,
+) -> None:
+    outcome = materialize_all(settings)
+
+    assert outcome.success
+    assert outcome.facts == {}
+
+
+def test_assets_mirror_the_sqlmesh_models_and_their_lineage(settings: Settings) -> None:
+    graph = defs.resolve_asset_graph()
+    with open_context(settings) as context:
+        sqlmesh_deps = {
+            AssetKey(model.name.split(".")): {
+                AssetKey([part.strip('"') for part in dep.split(".")][1:])
+                for dep in model.depends_on or set()
+            }
+            or {LAKE_FILES}
+            for model in context.models.values()
+        }
+
+    dagster_deps = {
+        key: set(graph.get(key).parent_keys)
+        for key in graph.materializable_asset_keys
+        if key != SERVING_COPY
+    }
+    assert dagster_deps == sqlmesh_deps
+    assert set(graph.get(SERVING_COPY).parent_keys) == set(sqlmesh_deps)
+
+
+def test_loading_the_code_location_imports_neither_ray_nor_kafka() -> None:
+    probe = (
+        "import sys, streamsim.pipeline.definitions; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'ray', 'kafka', 'aiokafka'}))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", probe], check=True, capture_output=True, text=True
+    )
+    assert loaded.stdout.strip() == "[]"
+
+
+def test_the_dagster_instance_sends_no_telemetry_runs_one_at_a_time_and_stores_in_state(
+    settings: Settings,
+) -> None:
+    home = prepare_dagster_home(settings)
+
+    instance = DagsterInstance.from_config(str(home))
+    try:
+        assert not instance.telemetry_enabled
+        run_queue = instance.get_concurrency_config().run_queue_config
+        assert run_queue is not None
+        assert run_queue.max_concurrent_runs == 1
+        assert instance.storage_directory().startswith(str(settings.state))
+    finally:
+        instance.dispose()
+
+
+def test_dagster_listens_on_loopback_at_the_configured_port(settings: Settings) -> None:
+    webserver = dagster_commands(settings)["webserver"]
+
+    assert webserver[webserver.index("--host") + 1] == "127.0.0.1"
+    assert webserver[webserver.index("--port") + 1] == str(settings.pipeline.port)

@@ -1,0 +1,101 @@
+"""How rows become Parquet files in the lake layout, and that no reader sees half a file."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from streamsim.lake import EVENT_SCHEMA, QUARANTINE_SCHEMA
+from streamsim.sink import files
+from streamsim.sink.records import EventRow, Message, QuarantineRow, classify
+
+INGESTED = datetime(2026, 12, 1, 14, 37, 5, tzinfo=UTC)
+
+
+def row(offset: int, value: bytes | None) -> EventRow | QuarantineRow:
+    return classify(Message("streamsim.user-events", 1, offset, b"k", value), INGESTED)
+
+
+def event(offset: int, emitted_at: str) -> EventRow:
+    made = row(offset, f'{{"event_id": "e{offset}", "emitted_at": "{emitted_at}"}}'.encode())
+    assert isinstance(made, EventRow)
+    return made
+
+
+def garbage(offset: int, value: bytes | None) -> QuarantineRow:
+    made = row(offset, value)
+    assert isinstance(made, QuarantineRow)
+    return made
+
+
+def test_rows_land_in_one_file_per_hour_and_one_per_quarantine_day(tmp_path: Path) -> None:
+    events = [
+        event(0, "2026-12-01T09:10:00Z"),
+        event(1, "2026-12-01T09:50:00Z"),
+        event(2, "2026-11-30T23:59:59.999Z"),
+    ]
+    quarantined = [garbage(3, b"\xff"), garbage(4, None)]
+
+    written = files.write_rows(tmp_path, events, quarantined)
+
+    relative = sorted(str(path.parent.relative_to(tmp_path)) for path in written)
+    assert relative == [
+        "events/event_date=2026-11-30/event_hour=23",
+        "events/event_date=2026-12-01/event_hour=09",
+        "quarantine/ingest_date=2026-12-01",
+    ]
+    assert all(path.suffix == ".parquet" for path in written)
+    assert list(tmp_path.rglob(f"*{files.TEMP_SUFFIX}")) == []
+
+
+def test_files_hold_the_lake_schemas_and_the_exact_bytes(tmp_path: Path) -> None:
+    written = files.write_rows(
+        tmp_path, [event(7, "2026-12-01T09:10:00Z")], [garbage(8, b"\x00{\xff")]
+    )
+    tables = {path.parts[len(tmp_path.parts)]: pq.read_table(path) for path in written}
+
+    assert tables["events"].schema.equals(EVENT_SCHEMA)
+    assert tables["events"].column("event_id").to_pylist() == ["e7"]
+    assert tables["events"].column("kafka_offset").to_pylist() == [7]
+    assert tables["events"].column("ingested_at").to_pylist() == [INGESTED]
+    assert tables["quarantine"].schema.equals(QUARANTINE_SCHEMA)
+    assert tables["quarantine"].column("raw").to_pylist() == [b"\x00{\xff"]
+    assert tables["quarantine"].column("reason").to_pylist() == ["not_utf8"]
+    assert tables["quarantine"].column("kafka_key").to_pylist() == [b"k"]
+
+
+def test_a_failed_write_leaves_neither_a_parquet_file_nor_a_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail_midway(table: pa.Table, where: object, **_: object) -> None:
+        assert not isinstance(where, str | Path)
+        where.write(b"PAR1 half a file")  # type: ignore[attr-defined]
+        raise OSError("disk full")
+
+    monkeypatch.setattr(files.pq, "write_table", fail_midway)
+
+    with pytest.raises(OSError, match="disk full"):
+        files.write_rows(tmp_path, [event(0, "2026-12-01T09:10:00Z")], [])
+
+    assert [path for path in tmp_path.rglob("*") if path.is_file()] == []
+
+
+def test_only_old_temporaries_are_cleared_at_start(tmp_path: Path) -> None:
+    folder = tmp_path / "events" / "event_date=2026-12-01" / "event_hour=09"
+    folder.mkdir(parents=True)
+    old = folder / f".old.parquet{files.TEMP_SUFFIX}"
+    fresh = folder / f".fresh.parquet{files.TEMP_SUFFIX}"
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"x")
+    long_ago = time.time() - files.STALE_TEMP_S - 60
+    os.utime(old, (long_ago, long_ago))
+
+    assert files.remove_stale_temporaries(tmp_path) == 1
+    assert not old.exists()
+    assert fresh.exists()

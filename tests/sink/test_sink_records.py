@@ -1,0 +1,152 @@
+"""How the sink judges a single message, and which lake partition it files it under."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from streamsim.lake import ENVELOPE_TEXT_FIELDS
+from streamsim.sink.records import (
+    EventRow,
+    Message,
+    QuarantineReason,
+    QuarantineRow,
+    classify,
+    partition_hour,
+)
+
+INGESTED = datetime(2026, 12, 1, 14, 37, 5, tzinfo=UTC)
+INGEST_HOUR = datetime(2026, 12, 1, 14, tzinfo=UTC)
+
+
+def message(value: bytes | None) -> Message:
+    return Message("streamsim.user-events", 3, 42, b"session-1", value)
+
+
+def as_event(value: bytes) -> EventRow:
+    row = classify(message(value), INGESTED)
+    assert isinstance(row, EventRow), row
+    return row
+
+
+def as_quarantined(value: bytes | None) -> QuarantineRow:
+    row = classify(message(value), INGESTED)
+    assert isinstance(row, QuarantineRow), row
+    return row
+
+
+def envelope(row: EventRow) -> dict[str, str | None]:
+    return dict(zip(ENVELOPE_TEXT_FIELDS, row.envelope, strict=True))
+
+
+def test_a_json_object_becomes_an_event_with_its_exact_text_as_body() -> None:
+    raw = (
+        b'{"event_id": "e1", "event_type": "heartbeat", "schema_version": 1,'
+        b' "emitted_at": "2026-11-30T23:59:59.999Z", "source": "user", "run_id": "r",'
+        b' "user_id": "u1", "session_id": "s1", "position_s": 12.5, "note": "caf\xc3\xa9"}'
+    )
+    row = as_event(raw)
+    assert row.body == raw.decode()
+    assert envelope(row) == {
+        "event_id": "e1",
+        "event_type": "heartbeat",
+        "schema_version": "1",
+        "emitted_at": "2026-11-30T23:59:59.999Z",
+        "source": "user",
+        "run_id": "r",
+        "user_id": "u1",
+        "session_id": "s1",
+    }
+    assert row.hour == datetime(2026, 11, 30, 23, tzinfo=UTC)
+    assert row.event_type == "heartbeat"
+    assert row.ingested_ms == int(INGESTED.timestamp() * 1000)
+
+
+def test_non_string_envelope_fields_are_kept_as_their_json_text() -> None:
+    raw = orjson.dumps(
+        {
+            "event_id": 17,
+            "event_type": ["play"],
+            "schema_version": 1.5,
+            "source": {"kind": "user"},
+            "user_id": True,
+            "session_id": None,
+        }
+    )
+    fields = envelope(as_event(raw))
+    assert fields["event_id"] == "17"
+    assert fields["event_type"] == '["play"]'
+    assert fields["schema_version"] == "1.5"
+    assert fields["source"] == '{"kind":"user"}'
+    assert fields["user_id"] == "true"
+    assert fields["session_id"] is None
+
+
+def test_missing_envelope_fields_are_null() -> None:
+    fields = envelope(as_event(b'{"event_type": "page_viewed"}'))
+    assert fields["event_type"] == "page_viewed"
+    assert [name for name, value in fields.items() if value is None] == [
+        name for name in ENVELOPE_TEXT_FIELDS if name != "event_type"
+    ]
+
+
+def test_a_number_beyond_a_doubles_range_is_still_json() -> None:
+    row = as_event(b'{"event_id": 123456789012345678901234567890, "position_s": 1e400}')
+    assert envelope(row)["event_id"] == "123456789012345678901234567890"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (None, QuarantineReason.NO_VALUE),
+        (b"\xff\xfe{}", QuarantineReason.NOT_UTF8),
+        (b'{"event_id": "e\xc3"}', QuarantineReason.NOT_UTF8),
+        (b'{"event_id": "e1", "event_ty', QuarantineReason.NOT_JSON),
+        (b"", QuarantineReason.NOT_JSON),
+        (b"{'event_id': 'e1'}", QuarantineReason.NOT_JSON),
+        (b'{"position_s": NaN}', QuarantineReason.NOT_JSON),
+        (b"[" * 100_000, QuarantineReason.NOT_JSON),
+        (b'[{"event_id": "e1"}]', QuarantineReason.NOT_OBJECT),
+        (b'"just a string"', QuarantineReason.NOT_OBJECT),
+        (b"null", QuarantineReason.NOT_OBJECT),
+        (b"42", QuarantineReason.NOT_OBJECT),
+    ],
+)
+def test_anything_but_a_json_object_is_quarantined_with_its_reason(
+    raw: bytes | None, reason: QuarantineReason
+) -> None:
+    row = as_quarantined(raw)
+    assert row.reason == reason
+    assert row.message.value == raw
+    assert row.message.key == b"session-1"
+
+
+@pytest.mark.parametrize(
+    ("emitted_at", "hour"),
+    [
+        ("2026-12-01T09:59:59.999Z", datetime(2026, 12, 1, 9, tzinfo=UTC)),
+        ("2026-12-02T01:30:00+02:00", datetime(2026, 12, 1, 23, tzinfo=UTC)),
+        ("1999-01-01T00:00:00Z", datetime(1999, 1, 1, 0, tzinfo=UTC)),
+    ],
+)
+def test_events_are_filed_under_the_utc_hour_they_were_emitted(
+    emitted_at: str, hour: datetime
+) -> None:
+    assert partition_hour(emitted_at, INGESTED) == hour
+
+
+@pytest.mark.parametrize(
+    "emitted_at", [None, "yesterday", "2026-12-01T10:00:00", "2026-13-01T10:00:00Z", "17", ""]
+)
+def test_events_whose_emitted_at_cannot_be_read_are_filed_under_the_ingest_hour(
+    emitted_at: str | None,
+) -> None:
+    assert partition_hour(emitted_at, INGESTED) == INGEST_HOUR
+
+
+def test_an_event_with_a_numeric_emitted_at_lands_in_the_ingest_hour() -> None:
+    row = as_event(b'{"event_id": "e1", "emitted_at": 1764600000}')
+    assert envelope(row)["emitted_at"] == "1764600000"
+    assert row.hour == INGEST_HOUR
