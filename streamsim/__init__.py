@@ -8,5 +8,7 @@ import os
 # Ray, and inherited by every process we start. A user's own values win.
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+# SQLMesh sends anonymous usage analytics from its first import unless this is set.
+os.environ.setdefault("SQLMESH__DISABLE_ANONYMIZED_ANALYTICS", "true")
 
 __version__ = "0.1.0"

@@ -85,7 +85,7 @@ def run_sql(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from streamsim.stack.errors import StackError
+    from streamsim.errors import StreamsimError
 
     args = parser().parse_args(argv)
     try:
@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from streamsim.orchestrator.main import main as orchestrator_main
 
         return orchestrator_main()
-    except (StackError, ValidationError) as error:
+    except (StreamsimError, ValidationError) as error:
         print(f"streamsim: {one_line(error)}", file=sys.stderr)
         return 1
 

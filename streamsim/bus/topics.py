@@ -9,13 +9,14 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from streamsim.errors import StreamsimError
 from streamsim.events.topics import TOPICS
 from streamsim.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
 
-class BrokerUnreachable(RuntimeError):
+class BrokerUnreachable(StreamsimError):
     """No Kafka broker answered at the configured address in time."""
 
 

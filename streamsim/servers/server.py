@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -192,7 +193,12 @@ def server_app(server: StreamServer) -> web.Application:
     @routes.post("/streams/{stream_id}/{action}")
     async def act(request: web.Request) -> web.Response:
         stream_id, action = request.match_info["stream_id"], request.match_info["action"]
-        body = await request.json() if request.can_read_body else {}
+        try:
+            body = await request.json() if request.can_read_body else {}
+        except ValueError:
+            return web.json_response({"error": "the body is not JSON"}, status=400)
+        if not isinstance(body, dict):
+            return web.json_response({"error": "the body is not a JSON object"}, status=400)
         try:
             _apply(server, stream_id, action, body)
         except KeyError:
@@ -208,7 +214,7 @@ def server_app(server: StreamServer) -> web.Application:
 
 def _apply(server: StreamServer, stream_id: str, action: str, body: dict[str, Any]) -> None:
     if action == "seek":
-        server.seek(stream_id, float(body["to_s"]))
+        server.seek(stream_id, _number(body, "to_s"))
     elif action == "pause":
         server.pause(stream_id)
     elif action == "resume":
@@ -217,3 +223,14 @@ def _apply(server: StreamServer, stream_id: str, action: str, body: dict[str, An
         server.stop_stream(stream_id, str(body.get("reason", "user_left")))
     else:
         raise ValueError(f"unknown action {action!r}: seek, pause, resume or stop")
+
+
+def _number(body: dict[str, Any], field: str) -> float:
+    """A body field as a finite number; a ValueError (a 400) naming it otherwise."""
+    try:
+        value = float(body[field])
+    except (KeyError, TypeError, ValueError):
+        value = math.nan
+    if not math.isfinite(value):
+        raise ValueError(f"{field!r} must be a number, got {body.get(field)!r}")
+    return value

@@ -1,5 +1,7 @@
 """Problems the launcher explains in one line, with the fix, instead of a traceback."""
 
+from streamsim.errors import StreamsimError
 
-class StackError(RuntimeError):
-    """A problem with the machine or the settings that the user can fix."""
+
+class StackError(StreamsimError):
+    """A part of the stack could not start or stopped unexpectedly."""
