@@ -38,6 +38,7 @@ async def run(settings: Settings) -> None:
         spawner = asyncio.create_task(orchestrator.spawn_forever(http))
         await stop.wait()
         spawner.cancel()
+        await orchestrator.settle()
     await runner.cleanup()
     await asyncio.to_thread(emitter.close)
     write_counts(settings, {"users": dict(orchestrator.counts), **emitter.counts()})

@@ -89,6 +89,11 @@ class Orchestrator:
             self.counts["failed"] += 1
             log.debug("could not create a user: %s", error)
 
+    async def settle(self, timeout_s: float = 15.0) -> None:
+        """Let requests already sent finish, so the final counts include them."""
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=timeout_s)
+
     def describe(self) -> dict[str, Any]:
         t = self.wave_time()
         return {

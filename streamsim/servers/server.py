@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import uuid
@@ -64,6 +65,9 @@ class StreamServer:
     def load(self) -> int:
         return len(self._streams)
 
+    def holds(self, stream_id: str) -> bool:
+        return stream_id in self._streams
+
     def has_room(self) -> bool:
         return not self.draining and len(self._streams) < self.capacity
 
@@ -115,8 +119,12 @@ class StreamServer:
             beat.cancel()
 
     async def _beat(self, stream: Stream) -> None:
+        """Beats keep to the schedule set at the (re)start, so lateness cannot add up."""
+        beats = 0
         while True:
-            await self._clock.sleep(self._heartbeat_s)
+            beats += 1
+            due = stream.anchor_site_time + beats * self._heartbeat_s
+            await self._clock.sleep(due - self._clock.now())
             self._stream_event(EventType.STREAM_HEARTBEAT, stream, self._clock.now())
 
     async def _sample_utilisation(self) -> None:
@@ -160,6 +168,9 @@ class StreamServer:
         )
 
 
+ACTIONS = ("seek", "pause", "resume", "stop")
+
+
 def server_app(server: StreamServer) -> web.Application:
     """The HTTP face of one server: users start, steer and stop their streams here."""
     routes = web.RouteTableDef()
@@ -177,15 +188,12 @@ def server_app(server: StreamServer) -> web.Application:
 
     @routes.post("/streams")
     async def start(request: web.Request) -> web.Response:
-        body = await request.json()
+        body = await read_object(request)
+        user_id, session_id = _text(body, "user_id"), _text(body, "session_id")
+        video_id, position = _text(body, "video_id"), _number(body, "position_s", 0.0)
         if not server.has_room():
             return web.json_response({"error": "server full"}, status=503)
-        stream_id = server.start_stream(
-            str(body["user_id"]),
-            str(body["session_id"]),
-            str(body["video_id"]),
-            float(body.get("position_s", 0.0)),
-        )
+        stream_id = server.start_stream(user_id, session_id, video_id, position)
         return web.json_response(
             {"stream_id": stream_id, "server_id": server.server_id}, status=201
         )
@@ -193,18 +201,12 @@ def server_app(server: StreamServer) -> web.Application:
     @routes.post("/streams/{stream_id}/{action}")
     async def act(request: web.Request) -> web.Response:
         stream_id, action = request.match_info["stream_id"], request.match_info["action"]
-        try:
-            body = await request.json() if request.can_read_body else {}
-        except ValueError:
-            return web.json_response({"error": "the body is not JSON"}, status=400)
-        if not isinstance(body, dict):
-            return web.json_response({"error": "the body is not a JSON object"}, status=400)
-        try:
-            _apply(server, stream_id, action, body)
-        except KeyError:
+        body = await read_object(request) if request.can_read_body else {}
+        if action not in ACTIONS:
+            raise _bad_request(f"unknown action {action!r}: {', '.join(ACTIONS)}")
+        if not server.holds(stream_id):
             return web.json_response({"error": f"no stream {stream_id}"}, status=404)
-        except ValueError as error:
-            return web.json_response({"error": str(error)}, status=400)
+        _apply(server, stream_id, action, body)
         return web.json_response({"stream_id": stream_id, "action": action})
 
     app = web.Application()
@@ -214,23 +216,47 @@ def server_app(server: StreamServer) -> web.Application:
 
 def _apply(server: StreamServer, stream_id: str, action: str, body: dict[str, Any]) -> None:
     if action == "seek":
-        server.seek(stream_id, _number(body, "to_s"))
+        to_s = _number(body, "to_s")
+        if to_s < 0:
+            raise _bad_request(f"'to_s' must not be negative, got {to_s}")
+        server.seek(stream_id, to_s)
     elif action == "pause":
         server.pause(stream_id)
     elif action == "resume":
         server.resume(stream_id)
-    elif action == "stop":
-        server.stop_stream(stream_id, str(body.get("reason", "user_left")))
     else:
-        raise ValueError(f"unknown action {action!r}: seek, pause, resume or stop")
+        server.stop_stream(stream_id, str(body.get("reason", "user_left")))
 
 
-def _number(body: dict[str, Any], field: str) -> float:
-    """A body field as a finite number; a ValueError (a 400) naming it otherwise."""
+async def read_object(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object, or a 400 that says what is wrong with the body."""
     try:
-        value = float(body[field])
-    except (KeyError, TypeError, ValueError):
+        body = await request.json()
+    except ValueError:
+        raise _bad_request("the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise _bad_request("the body is not a JSON object")
+    return body
+
+
+def _text(body: dict[str, Any], field: str) -> str:
+    value = body.get(field)
+    if not isinstance(value, str) or not value:
+        raise _bad_request(f"{field!r} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _number(body: dict[str, Any], field: str, default: float | None = None) -> float:
+    """A body field as a finite number; a 400 naming the field otherwise."""
+    raw = body.get(field, default)
+    try:
+        value = math.nan if isinstance(raw, bool) or raw is None else float(raw)
+    except (TypeError, ValueError):
         value = math.nan
     if not math.isfinite(value):
-        raise ValueError(f"{field!r} must be a number, got {body.get(field)!r}")
+        raise _bad_request(f"{field!r} must be a number, got {raw!r}")
     return value
+
+
+def _bad_request(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")

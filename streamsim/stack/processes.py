@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -55,6 +56,15 @@ def port_open(host: str, port: int) -> bool:
         return probe.connect_ex((host, port)) == 0
 
 
+def wait_until_open(host: str, port: int, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not port_open(host, port):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
 def wait_for_port(host: str, port: int, timeout_s: float, what: str, proc: Process) -> None:
     deadline = time.monotonic() + timeout_s
     while not port_open(host, port):
@@ -65,6 +75,22 @@ def wait_for_port(host: str, port: int, timeout_s: float, what: str, proc: Proce
                 f"{what} did not open {host}:{port} in {timeout_s:.0f} s; see {proc.log_path}"
             )
         time.sleep(0.2)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGTERM the child if the launcher dies, even by SIGKILL.
+
+    Children run in sessions of their own (so a terminal's Ctrl-C reaches only the
+    launcher, which then stops them in order); this keeps them from outliving it.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: the launcher's own stop() still ends every child
 
 
 class Process:
@@ -96,6 +122,7 @@ class Process:
                 env=self._env,
                 cwd=self._cwd,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         log.info("started %s (pid %s), log %s", self.name, self._popen.pid, self.log_path)
 
@@ -125,10 +152,17 @@ class Process:
             os.killpg(group, sig)
 
     def _reap_group_leftovers(self, group: int) -> None:
-        """Children that left the group's leader behind still carry its group id."""
+        """Children that left the group's leader behind still carry its group id.
+
+        SIGKILL is delivered at once but a process takes a moment to die; wait for that, so
+        a port or file it held is free when stop() returns.
+        """
+        leftovers = []
         for proc in psutil.process_iter(["pid"]):
             try:
                 if os.getpgid(proc.pid) == group:
                     proc.kill()
+                    leftovers.append(proc)
             except (ProcessLookupError, psutil.Error, OSError):
                 continue
+        psutil.wait_procs(leftovers, timeout=5)

@@ -13,7 +13,7 @@ from streamsim.clock import SiteClock
 from streamsim.servers.actors import ServerGroup
 from streamsim.settings import Settings
 from streamsim.stack.errors import StackError
-from streamsim.stack.processes import ensure_port_free
+from streamsim.stack.processes import ensure_port_free, wait_until_open
 from streamsim.stack.ray_head import RAY_QUIET_ENV
 from streamsim.users.actor import UserServiceActor
 
@@ -36,18 +36,7 @@ class Simulation:
         servers, users = self._settings.servers, self._settings.users
         ensure_port_free(servers.host, servers.router_port, "STREAMSIM_SERVERS__ROUTER_PORT")
         ensure_port_free(users.host, users.port, "STREAMSIM_USERS__PORT")
-        try:
-            ray.init(
-                address=self._address,
-                log_to_driver=False,
-                logging_level=logging.WARNING,
-                runtime_env={"env_vars": RAY_QUIET_ENV},
-            )
-        except ConnectionError as error:
-            raise StackError(
-                f"cannot reach Ray at {self._address}: {error}; "
-                "check RAY_ADDRESS or let streamsim start its own head"
-            ) from error
+        self._connect()
         self._group = ServerGroup.options(  # type: ignore[attr-defined]
             name="streamsim-router", num_cpus=0.05
         ).remote(self._settings, self._clock)
@@ -57,6 +46,23 @@ class Simulation:
         ).remote(self._settings, self._clock, self.router_url)
         self.users_url = ray.get(self._users.start.remote(), timeout=120)
         log.info("router at %s, user service at %s", self.router_url, self.users_url)
+
+    def _connect(self) -> None:
+        host, _, port = self._address.rpartition(":")
+        # ray.init retries an unreachable address for minutes; say so at once instead.
+        if port.isdigit() and not wait_until_open(host, int(port), timeout_s=10.0):
+            raise StackError(
+                f"no Ray cluster answers at {self._address}; check RAY_ADDRESS, or unset it "
+                "to let streamsim start its own head"
+            )
+        loopback = host in ("127.0.0.1", "localhost")
+        ray.init(
+            address=self._address,
+            _node_ip_address=self._settings.ray.host if loopback else None,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+            runtime_env={"env_vars": RAY_QUIET_ENV},
+        )
 
     def describe(self) -> dict[str, Any]:
         if self._group is None or self._users is None:

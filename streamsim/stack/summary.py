@@ -14,7 +14,9 @@ import duckdb
 from streamsim.lake import events_glob, quarantine_glob
 from streamsim.settings import Settings
 
-# Unparseable bytes have no readable type; they are counted under this name.
+# Bytes that cannot be parsed have no readable type. The sink counts them under this name,
+# and so must an emitter that sends such bytes on purpose (`Emitter.emit_bytes`), so that
+# the two sides of the summary line up.
 UNREADABLE = "unreadable"
 
 
@@ -27,7 +29,7 @@ class RunSummary:
 
     @property
     def lost(self) -> dict[str, int]:
-        types = sorted(set(self.emitted) | set(self.landed))
+        types = sorted(set(self.emitted) | set(self.landed) | set(self.quarantined))
         return {
             t: self.emitted.get(t, 0) - self.landed.get(t, 0) - self.quarantined.get(t, 0)
             for t in types

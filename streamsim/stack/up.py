@@ -285,7 +285,7 @@ def up(settings: Settings, duration_s: float | None, summary_json: Path | None) 
             say(f"  {name:<14} {url}")
         say("Ctrl-C stops it cleanly." if duration_s is None else f"Running {duration_s:g} s.")
         run_until_stopped(stack, duration_s, stop)
-    except StackError:
+    except BaseException:
         stack.stop(drain=False)
         raise
     summary = stack.stop()

@@ -31,11 +31,18 @@ class Player:
         self._router_url = router_url
 
     async def start(self, request: dict[str, Any]) -> StreamHandle:
-        async with self._http.post(f"{self._router_url}/streams", json=request) as answer:
-            reply = await answer.json()
-            if answer.status == 503:
-                raise NoServerAvailable(reply.get("error", "busy"))
-            answer.raise_for_status()
+        """A stream on some server; NoServerAvailable when none can take it right now.
+
+        A router that is down or answers badly is, to a viewer, the same as a full site:
+        the player waits and asks again.
+        """
+        try:
+            async with self._http.post(f"{self._router_url}/streams", json=request) as answer:
+                if answer.status != 201:
+                    raise NoServerAvailable(f"router answered {answer.status}")
+                reply = await answer.json()
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise NoServerAvailable(f"router unreachable: {error}") from error
         return StreamHandle(reply["stream_id"], reply["server_id"], reply["server_url"])
 
     async def act(self, stream: StreamHandle, action: str, **body: Any) -> None:

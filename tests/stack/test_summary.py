@@ -1,0 +1,188 @@
+"""The run summary: emitted against landed, duplicates and quarantine, for one run only."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from streamsim.lake import EVENT_SCHEMA, QUARANTINE_SCHEMA
+from streamsim.settings import Settings, load_settings
+from streamsim.stack.summary import UNREADABLE, RunSummary, summarise
+
+RUN_STARTED = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
+
+
+def lake_row(event_id: str | None, event_type: str, run_id: str) -> dict[str, Any]:
+    envelope = {
+        "event_id": event_id,
+        "event_type": event_type,
+        "schema_version": "1",
+        "emitted_at": "2026-12-04T10:00:05.000Z",
+        "source": "user",
+        "run_id": run_id,
+        "user_id": "u1",
+        "session_id": "s1",
+    }
+    return {
+        **envelope,
+        "body": json.dumps(envelope),
+        "topic": "streamsim.user-events",
+        "kafka_partition": 0,
+        "kafka_offset": 0,
+        "ingested_at": RUN_STARTED + timedelta(minutes=1),
+    }
+
+
+def write_lake(settings: Settings, rows: list[dict[str, Any]], name: str) -> None:
+    folder = settings.lake_dir / "events" / "event_date=2026-12-04" / "event_hour=10"
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=EVENT_SCHEMA), folder / f"{name}.parquet")
+
+
+def write_quarantine(settings: Settings, ingested: list[datetime]) -> None:
+    folder = settings.lake_dir / "quarantine" / "ingest_date=2026-12-04"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {
+            "raw": b'{"event_type": "heart',
+            "reason": "not JSON",
+            "topic": "streamsim.user-events",
+            "kafka_partition": 0,
+            "kafka_offset": offset,
+            "kafka_key": b"s1",
+            "ingested_at": at,
+        }
+        for offset, at in enumerate(ingested)
+    ]
+    pq.write_table(pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA), folder / "q.parquet")
+
+
+def write_warehouse(settings: Settings, rows: list[tuple[str, str, str]]) -> None:
+    settings.serving_path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(settings.serving_path)) as db:
+        db.execute("CREATE SCHEMA staging")
+        db.execute("CREATE TABLE staging.events (event_id TEXT, event_type TEXT, run_id TEXT)")
+        db.executemany("INSERT INTO staging.events VALUES (?, ?, ?)", rows)
+
+
+def ids(prefix: str, count: int) -> list[str]:
+    return [f"{prefix}-{n}" for n in range(count)]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """A run r1 whose lake holds duplicates, a run r2 beside it, and some quarantine."""
+    settings = load_settings(state_dir=tmp_path, run_id="r1")
+    beats, starts, ends = ids("hb", 5), ids("ss", 2), ids("se", 1)
+    other_run = ids("r2-hb", 3)
+    warehouse = [(i, "heartbeat", "r1") for i in beats]
+    warehouse += [(i, "session_started", "r1") for i in starts]
+    warehouse += [(i, "session_ended", "r1") for i in ends]
+    warehouse += [(i, "heartbeat", "r2") for i in other_run]
+    write_warehouse(settings, warehouse)
+    lake = [lake_row(i, t, run) for i, t, run in warehouse if run == "r1"]
+    lake += [lake_row(i, "heartbeat", "r1") for i in beats[:2]]  # delivered twice
+    lake += [lake_row(None, "heartbeat", "r1")]  # no event id: not a copy of anything
+    write_lake(settings, lake, "r1")
+    write_lake(settings, [lake_row(i, "heartbeat", "r2") for i in other_run * 3], "r2")
+    # Two quarantined while the run ran, one left over from before it began.
+    before = RUN_STARTED - timedelta(hours=1)
+    write_quarantine(settings, [before, RUN_STARTED, RUN_STARTED + timedelta(minutes=2)])
+    return settings
+
+
+EMITTED = Counter({"heartbeat": 7, "session_started": 2, "session_ended": 2})
+
+
+def test_summarise_counts_this_runs_events_once_each(settings: Settings) -> None:
+    summary = summarise(settings, EMITTED, RUN_STARTED)
+
+    assert summary.emitted == dict(EMITTED)
+    assert summary.landed == {"heartbeat": 5, "session_started": 2, "session_ended": 1}
+
+
+def test_summarise_counts_the_extra_copies_in_the_lake_as_duplicates(settings: Settings) -> None:
+    summary = summarise(settings, EMITTED, RUN_STARTED)
+
+    assert summary.duplicates == {"heartbeat": 2}
+
+
+def test_summarise_counts_quarantine_that_arrived_while_the_run_ran(settings: Settings) -> None:
+    summary = summarise(settings, EMITTED, RUN_STARTED)
+
+    assert summary.quarantined == {UNREADABLE: 2}
+
+
+def test_summarise_without_quarantine_reports_none(tmp_path: Path) -> None:
+    settings = load_settings(state_dir=tmp_path, run_id="r1")
+    write_warehouse(settings, [("a", "heartbeat", "r1")])
+    write_lake(settings, [lake_row("a", "heartbeat", "r1")], "r1")
+
+    summary = summarise(settings, Counter({"heartbeat": 1}), RUN_STARTED)
+
+    assert summary.quarantined == {}
+    assert summary.lost_total == 0
+
+
+def test_lost_total_is_what_neither_landed_nor_was_quarantined(settings: Settings) -> None:
+    summary = summarise(settings, EMITTED, RUN_STARTED)
+
+    assert summary.lost_total == 11 - 8 - 2
+
+
+def test_lost_is_counted_per_event_type() -> None:
+    summary = RunSummary(
+        emitted={"heartbeat": 10, "session_ended": 3},
+        landed={"heartbeat": 9, "session_ended": 3, "page_viewed": 1},
+        duplicates={},
+        quarantined={},
+    )
+
+    assert summary.lost == {"heartbeat": 1, "page_viewed": -1, "session_ended": 0}
+    assert summary.lost_total == 0
+
+
+def test_the_lost_column_adds_up_to_lost_total(settings: Settings) -> None:
+    summary = summarise(settings, EMITTED, RUN_STARTED)
+
+    assert sum(summary.lost.values()) == summary.lost_total
+
+
+def test_as_json_holds_every_count_and_writes_as_it_reads(tmp_path: Path) -> None:
+    # An emitter that sends bytes nobody can parse counts them as unreadable, as the sink does.
+    summary = RunSummary(
+        emitted={"heartbeat": 4, UNREADABLE: 1},
+        landed={"heartbeat": 3},
+        duplicates={"heartbeat": 1},
+        quarantined={UNREADABLE: 1},
+    )
+
+    as_json = summary.as_json()
+    summary.write_json(tmp_path / "out" / "summary.json")
+
+    assert as_json == {
+        "emitted": {"heartbeat": 4, UNREADABLE: 1},
+        "landed": {"heartbeat": 3},
+        "duplicates": {"heartbeat": 1},
+        "quarantined": {UNREADABLE: 1},
+        "lost": {"heartbeat": 1, UNREADABLE: 0},
+        "lost_total": 1,
+    }
+    assert json.loads((tmp_path / "out" / "summary.json").read_text()) == as_json
+
+
+def test_the_table_has_a_line_per_type_and_the_totals_last() -> None:
+    summary = RunSummary({"heartbeat": 4, "session_ended": 1}, {"heartbeat": 3}, {}, {})
+
+    lines = summary.table().splitlines()
+
+    assert [line.split()[0] for line in lines[2:4]] == ["heartbeat", "session_ended"]
+    assert lines[-1].split() == ["total", "5", "3", "0", "0", "2"]

@@ -1,0 +1,152 @@
+"""Settings from defaults, a TOML file and the environment, in that order of strength."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from streamsim.settings import load_settings
+
+CLUSTER_VARIABLES = ("KAFKA_BOOTSTRAP_SERVERS", "RAY_ADDRESS")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No setting of the machine's own leaks in, and no streamsim.toml of the checkout."""
+    for name in CLUSTER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):
+        if name.startswith("STREAMSIM_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def write_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    config = tmp_path / "elsewhere.toml"
+    config.write_text(text)
+    monkeypatch.setenv("STREAMSIM_CONFIG", str(config))
+
+
+def test_defaults_run_everything_on_loopback() -> None:
+    settings = load_settings()
+
+    assert settings.servers.capacity == 100
+    assert settings.kafka.bootstrap == "127.0.0.1:9092" and settings.kafka.is_local
+    assert settings.ray.address is None
+    hosts = {settings.users.host, settings.servers.host, settings.orchestrator.host}
+    assert hosts | {settings.pipeline.host, settings.ray.host} == {"127.0.0.1"}
+
+
+def test_an_environment_variable_sets_a_nested_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAMSIM_SERVERS__CAPACITY", "50")
+
+    assert load_settings().servers.capacity == 50
+
+
+def test_the_file_named_by_streamsim_config_takes_effect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(tmp_path, monkeypatch, "speed = 4.0\n[servers]\ncapacity = 30\n")
+
+    settings = load_settings()
+
+    assert settings.servers.capacity == 30
+    assert settings.speed == 4.0
+
+
+def test_streamsim_toml_in_the_working_folder_is_read_by_default(tmp_path: Path) -> None:
+    (tmp_path / "streamsim.toml").write_text("[orchestrator]\nmax_rate = 7.5\n")
+
+    assert load_settings().orchestrator.max_rate == 7.5
+
+
+def test_the_environment_wins_over_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(tmp_path, monkeypatch, "[servers]\ncapacity = 30\nheartbeat_s = 5.0\n")
+    monkeypatch.setenv("STREAMSIM_SERVERS__CAPACITY", "50")
+
+    settings = load_settings()
+
+    assert settings.servers.capacity == 50
+    assert settings.servers.heartbeat_s == 5.0  # the file still sets what env leaves alone
+
+
+def test_arguments_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAMSIM_SPEED", "3")
+
+    assert load_settings(speed=9.0).speed == 9.0
+
+
+def test_the_well_known_cluster_variables_point_at_clusters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092,127.0.0.1:19093")
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:16379")
+
+    settings = load_settings()
+
+    assert settings.kafka.bootstrap_servers == "127.0.0.1:19092,127.0.0.1:19093"
+    assert settings.kafka.bootstrap == "127.0.0.1:19092,127.0.0.1:19093"
+    assert not settings.kafka.is_local
+    assert settings.ray.address == "127.0.0.1:16379"
+
+
+def test_the_cluster_variables_leave_later_settings_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
+    load_settings()
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS")
+
+    assert load_settings().kafka.is_local  # no shared default object was changed
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "field"),
+    [
+        ("STREAMSIM_SERVERS__CAPACITY", "0", "capacity"),
+        ("STREAMSIM_SPEED", "0", "speed"),
+        ("STREAMSIM_ORCHESTRATOR__ERROR_FACTOR", "1.5", "error_factor"),
+        ("STREAMSIM_KAFKA__PORT", "70000", "port"),
+        ("STREAMSIM_SERVERS__CAPACITY", "many", "capacity"),
+    ],
+)
+def test_a_bad_value_is_a_validation_error_naming_the_field(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, field: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(ValidationError) as invalid:
+        load_settings()
+
+    assert [error["loc"][-1] for error in invalid.value.errors()] == [field]
+
+
+def test_a_bad_value_in_the_file_is_a_validation_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(tmp_path, monkeypatch, "[servers]\ncapacity = 0\n")
+
+    with pytest.raises(ValidationError):
+        load_settings()
+
+
+def test_an_unknown_key_in_the_file_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(tmp_path, monkeypatch, "[servers]\ncapacity = 10\n[serverz]\ncapacity = 5\n")
+
+    with pytest.raises(ValidationError):
+        load_settings()
+
+
+def test_the_state_folder_holds_lake_warehouse_and_logs(tmp_path: Path) -> None:
+    settings = load_settings(state_dir=tmp_path / "state")
+
+    assert settings.lake_dir == tmp_path / "state" / "lake"
+    assert settings.serving_path == tmp_path / "state" / "warehouse" / "serving.duckdb"
+    assert settings.logs_dir == tmp_path / "state" / "logs"
