@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -32,9 +33,28 @@ def parser() -> argparse.ArgumentParser:
     sql.add_argument("query", help='for example "SELECT count(*) FROM staging.events"')
     sql.add_argument("--json", action="store_true", help="print JSON rows")
 
+    add_bench_commands(commands)
+
     commands.add_parser("sink", help="(run by `up`) the Kafka to Parquet sink")
     commands.add_parser("orchestrator", help="(run by `up`) the user-spawning orchestrator")
     return root
+
+
+def add_bench_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from streamsim.bench import available
+
+    bench = commands.add_parser("bench", help="measure a part; prints JSON")
+    benchmarks = bench.add_subparsers(dest="benchmark", required=True)
+    for name, module in sorted(available().items()):
+        module.add_options(benchmarks.add_parser(name, help=module.DESCRIPTION))
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from streamsim.bench import available
+
+    result = available()[args.benchmark].run(settings_from(args), args)
+    print(json.dumps(result, indent=2, default=str))
+    return 0
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -95,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_status(args)
         if args.command == "sql":
             return run_sql(args)
+        if args.command == "bench":
+            return run_bench(args)
         if args.command == "sink":
             from streamsim.sink import main as sink_main
 
