@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 
 from sqlmesh import Context
+from streamsim.durable import fsync_directory
 from streamsim.pipeline.project import MODELS, PROJECT_DIR, sqlmesh_config
 from streamsim.settings import Settings
 
@@ -165,14 +166,5 @@ def _copy_durably(source: Path, target: Path) -> int:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    _fsync_directory(target.parent)
+    fsync_directory(target.parent)
     return target.stat().st_size
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable, not just the bytes it points at."""
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

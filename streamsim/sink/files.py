@@ -19,6 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from streamsim.durable import fsync_directory
 from streamsim.lake import (
     ENVELOPE_TEXT_FIELDS,
     EVENT_SCHEMA,
@@ -74,15 +75,6 @@ def quarantine_table(rows: Sequence[QuarantineRow]) -> pa.Table:
     return pa.table(columns, schema=QUARANTINE_SCHEMA)
 
 
-def _sync_folder(folder: Path) -> None:
-    """A rename is durable only once the folder that holds it is synced."""
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 def write_atomically(table: pa.Table, folder: Path, name: str) -> Path:
     """Write a Parquet file that readers see only once it is complete and on disk."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -97,7 +89,7 @@ def write_atomically(table: pa.Table, folder: Path, name: str) -> Path:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    _sync_folder(folder)
+    fsync_directory(folder)
     return final
 
 
