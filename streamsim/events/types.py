@@ -9,6 +9,7 @@ class EventType(StrEnum):
     PAGE_VIEWED = "page_viewed"
     VIDEO_OPENED = "video_opened"
     PLAYBACK_STARTED = "playback_started"
+    PLAYBACK_ABANDONED = "playback_abandoned"
     PLAYBACK_PAUSED = "playback_paused"
     PLAYBACK_RESUMED = "playback_resumed"
     PLAYBACK_SEEKED = "playback_seeked"
@@ -36,6 +37,7 @@ USER_EVENT_TYPES = frozenset(
         EventType.PAGE_VIEWED,
         EventType.VIDEO_OPENED,
         EventType.PLAYBACK_STARTED,
+        EventType.PLAYBACK_ABANDONED,
         EventType.PLAYBACK_PAUSED,
         EventType.PLAYBACK_RESUMED,
         EventType.PLAYBACK_SEEKED,

@@ -15,7 +15,7 @@ from streamsim.settings import Settings
 from streamsim.stack.errors import StackError
 from streamsim.stack.processes import ensure_port_free, wait_until_open
 from streamsim.stack.ray_head import RAY_QUIET_ENV
-from streamsim.users.actor import UserServiceActor
+from streamsim.users.actor import UsersFront
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,8 @@ class Simulation:
             name="streamsim-router", num_cpus=0.05
         ).remote(self._settings, self._clock)
         self.router_url = ray.get(self._group.start.remote(), timeout=120)
-        self._users = UserServiceActor.options(  # type: ignore[attr-defined]
-            name="streamsim-users", num_cpus=0.1
+        self._users = UsersFront.options(  # type: ignore[attr-defined]
+            name="streamsim-users", num_cpus=0.05
         ).remote(self._settings, self._clock, self.router_url)
         self.users_url = ray.get(self._users.start.remote(), timeout=120)
         log.info("router at %s, user service at %s", self.router_url, self.users_url)
@@ -75,7 +75,8 @@ class Simulation:
         """Users close their browsers first, so servers see streams end for a reason."""
         counts = EmitCounts()
         if self._users is not None:
-            counts.add(_get(self._users.stop.remote(), 120))
+            for replica_counts in _get(self._users.stop.remote(), 120):
+                counts.add(replica_counts)
         if self._group is not None:
             for server_counts in _get(self._group.stop.remote(), 120):
                 counts.add(server_counts)

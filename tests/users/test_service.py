@@ -1,86 +1,84 @@
-"""The user service: a user per call, each living on its own, all closed on demand."""
+"""The user service and its HTTP API: a user per call, shown, closed, and errors named."""
 
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from streamsim.clock import SiteClock
-from streamsim.users.behaviour import Behaviour
-from streamsim.users.service import UserService, user_app
+from streamsim.users.api import user_app
+from streamsim.users.service import UserRequest, UserService
 
 from .fake_player import FakePlayer
+from .support import Event, overlay
 
-Event = dict[str, Any]
-# Viewers who mean to watch for hours: at speed 1 none finishes while a test runs.
-LINGERING = Behaviour(think_median_s=0.01, watch_median_s=36_000.0, pause_chance=0.0)
+T = TypeVar("T")
 
 
-def new_service(
-    player: FakePlayer,
-    events: list[Event],
-    speed: float = 1.0,
-    seed: int | None = 11,
-    behaviour: Behaviour = LINGERING,
-) -> UserService:
+def new_service(player: FakePlayer, events: list[Event], seed: int | None = 11) -> UserService:
     return UserService(
-        clock=SiteClock.starting_now(speed),
+        clock=SiteClock.starting_now(1.0),
         player=player,
         emit=events.append,
         heartbeat_s=10.0,
         run_id="r1",
         seed=seed,
-        behaviour=behaviour,
     )
 
 
-def by_user(events: list[Event]) -> dict[str, list[Event]]:
-    grouped: dict[str, list[Event]] = defaultdict(list)
-    for event in events:
-        grouped[event["user_id"]].append(event)
-    return grouped
+def with_client(service: UserService, steps: Callable[[TestClient[Any, Any]], Awaitable[T]]) -> T:
+    async def scenario() -> T:
+        client: TestClient[Any, Any] = TestClient(TestServer(user_app(service), host="127.0.0.1"))
+        await client.start_server()
+        try:
+            return await steps(client)
+        finally:
+            await client.close()
+            await service.close_all(timeout_s=5.0)
+
+    return asyncio.run(scenario())
 
 
 @pytest.mark.timeout(20)
-def test_close_all_ends_every_session_and_leaves_no_task_running() -> None:
+def test_close_all_ends_every_session_and_leaves_no_task_or_stream() -> None:
     player, events = FakePlayer(), list[Event]()
 
-    async def scenario() -> None:
+    async def scenario() -> UserService:
         service = new_service(player, events)
         for _ in range(5):
             service.create()
-        await asyncio.sleep(0.2)  # every user is watching its first video by now
+        await asyncio.sleep(0.1)
         assert service.active() == 5
-
         await service.close_all(timeout_s=5.0)
-
-        assert service.active() == 0
         assert asyncio.all_tasks() == {asyncio.current_task()}
-        assert service.totals == {"created": 5, "closed_early": 5}
+        return service
 
-    asyncio.run(scenario())
+    service = asyncio.run(scenario())
 
-    sessions = by_user(events)
-    assert len(sessions) == 5
-    for user_events in sessions.values():
-        assert user_events[0]["event_type"] == "session_started"
-        assert user_events[-1]["event_type"] == "session_ended"
-    assert len(player.started) == 5
-    assert sorted(player.stopped()) == sorted(h.stream_id for h in player.started)
-    assert all(body == {"reason": "user_left"} for _, action, body in player.actions)
+    assert service.active() == 0
+    assert service.totals == {"created": 5, "closed_early": 5}
+    assert [e["event_type"] for e in events].count("session_ended") == 5
+    assert player.open_streams() == set()
 
 
 @pytest.mark.timeout(20)
-def test_a_user_who_finishes_is_forgotten_and_counted_as_finished() -> None:
+def test_a_user_who_closes_the_browser_by_itself_is_forgotten_as_finished(tmp_path: Any) -> None:
+    brief = overlay(tmp_path, "[transitions.start]\nclose = 1.0\n")
     events: list[Event] = []
 
     async def scenario() -> UserService:
-        brief = Behaviour(videos_mean=1.0, think_median_s=0.01, watch_median_s=0.01)
-        service = new_service(FakePlayer(), events, behaviour=brief)
+        service = UserService(
+            clock=SiteClock.starting_now(1.0),
+            player=FakePlayer(),
+            emit=events.append,
+            heartbeat_s=10.0,
+            run_id="r1",
+            model=brief,
+        )
         service.create()
         while service.active():
             await asyncio.sleep(0.01)
@@ -89,7 +87,7 @@ def test_a_user_who_finishes_is_forgotten_and_counted_as_finished() -> None:
     service = asyncio.run(scenario())
 
     assert service.totals == {"created": 1, "finished": 1}
-    assert events[-1]["event_type"] == "session_ended"
+    assert [e["event_type"] for e in events] == ["session_started", "session_ended"]
 
 
 @pytest.mark.timeout(20)
@@ -100,34 +98,120 @@ def test_a_seeded_service_creates_the_same_users_each_time() -> None:
         await service.close_all()
         return ids
 
-    first, second = asyncio.run(user_ids()), asyncio.run(user_ids())
-
-    assert first == second
-    assert len(set(first)) == 3
+    assert asyncio.run(user_ids()) == asyncio.run(user_ids())
 
 
 @pytest.mark.parametrize("path", ["/users", "/addOneUser"])
 @pytest.mark.timeout(20)
-def test_a_post_creates_one_user(path: str) -> None:
+def test_a_post_creates_exactly_one_user(path: str) -> None:
     events: list[Event] = []
+    service = new_service(FakePlayer(), events)
 
-    async def scenario() -> tuple[int, dict[str, Any], dict[str, Any]]:
-        service = new_service(FakePlayer(), events)
-        client: TestClient[Any, Any] = TestClient(TestServer(user_app(service), host="127.0.0.1"))
-        await client.start_server()
-        try:
-            answer = await client.post(path)
-            created = await answer.json()
-            await asyncio.sleep(0.05)
-            listing = await (await client.get("/users")).json()
-        finally:
-            await client.close()
-            await service.close_all()
-        return answer.status, created, listing
+    async def steps(client: TestClient[Any, Any]) -> tuple[int, Any, Any]:
+        answer = await client.post(path)
+        listing = await (await client.get("/users")).json()
+        return answer.status, await answer.json(), listing
 
-    status, created, listing = asyncio.run(scenario())
+    status, created, listing = with_client(service, steps)
 
     assert status == 201
-    assert created["user_id"].startswith("u-1-")
     assert listing["active"] == 1 and listing["totals"] == {"created": 1}
+    assert [u["user_id"] for u in listing["users"]] == [created["user_id"]]
     assert {e["user_id"] for e in events} == {created["user_id"]}
+
+
+@pytest.mark.timeout(20)
+def test_a_body_fixes_seed_traits_and_error_factor_and_get_shows_them() -> None:
+    service = new_service(FakePlayer(), [])
+    body = {"seed": 42, "error_factor": 0.25, "traits": {"country": "BR", "device": "tv"}}
+
+    async def steps(client: TestClient[Any, Any]) -> Any:
+        created = await (await client.post("/users", json=body)).json()
+        await asyncio.sleep(0.05)
+        return await (await client.get(f"/users/{created['user_id']}")).json()
+
+    shown = with_client(service, steps)
+
+    assert (shown["seed"], shown["error_factor"]) == (42, 0.25)
+    assert (shown["traits"]["country"], shown["traits"]["device"]) == ("BR", "tv")
+    assert shown["state"] in {"browsing", "waiting", "watching"}
+    assert shown["actions_done"] and shown["recent_actions"]
+
+
+@pytest.mark.timeout(20)
+def test_delete_closes_the_browser_now() -> None:
+    player, events = FakePlayer(), list[Event]()
+    service = new_service(player, events)
+
+    async def steps(client: TestClient[Any, Any]) -> tuple[int, int]:
+        user_id = (await (await client.post("/users")).json())["user_id"]
+        closed = await client.delete(f"/users/{user_id}")
+        again = await client.get(f"/users/{user_id}")
+        return closed.status, again.status
+
+    assert with_client(service, steps) == (200, 404)
+    assert events[-1]["event_type"] == "session_ended"
+    assert service.active() == 0
+    assert player.open_streams() == set()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "field"),
+    [
+        ("POST", "/users", b"{not json", 400, "'body'"),
+        ("POST", "/users", b"[1, 2]", 400, "'body'"),
+        ("POST", "/users", b'{"seed": -1}', 400, "'seed'"),
+        ("POST", "/users", b'{"seed": "abc"}', 400, "'seed'"),
+        ("POST", "/users", b'{"error_factor": 1.5}', 400, "'error_factor'"),
+        ("POST", "/users", b'{"error_factor": -0.1}', 400, "'error_factor'"),
+        ("POST", "/users", b'{"colour": "red"}', 400, "'colour'"),
+        ("POST", "/users", b'{"traits": {"device": "toaster"}}', 400, "'traits.device'"),
+        ("POST", "/users", b'{"traits": {"country": "XX"}}', 400, "'traits.country'"),
+        ("POST", "/users", b'{"traits": {"patience_s": 0}}', 400, "'traits.patience_s'"),
+        ("POST", "/users", b'{"traits": {"taste": {"knitting": 1}}}', 400, "'traits.taste'"),
+        ("POST", "/users", b'{"traits": {"taste": {"music": 0}}}', 400, "'traits.taste'"),
+        ("POST", "/addOneUser", b'{"seed": 1.5}', 400, "'seed'"),
+        ("GET", "/users?limit=abc", b"", 400, "'limit'"),
+        ("GET", "/users?limit=5000", b"", 400, "'limit'"),
+        ("GET", "/users?offset=-1", b"", 400, "'offset'"),
+        ("GET", "/users/u-99-nobody", b"", 404, "'user_id'"),
+        ("DELETE", "/users/u-99-nobody", b"", 404, "'user_id'"),
+    ],
+)
+@pytest.mark.timeout(20)
+def test_every_bad_request_gets_a_4xx_naming_the_field(
+    method: str, path: str, body: bytes, status: int, field: str
+) -> None:
+    service = new_service(FakePlayer(), [])
+
+    async def steps(client: TestClient[Any, Any]) -> tuple[int, Any]:
+        answer = await client.request(method, path, data=body)
+        return answer.status, await answer.json()
+
+    answered, reply = with_client(service, steps)
+
+    assert answered == status
+    assert field in reply["error"]
+    assert service.totals["created"] == 0
+
+
+@pytest.mark.timeout(20)
+def test_the_openapi_document_names_exactly_the_routes_served() -> None:
+    service = new_service(FakePlayer(), [])
+    app = user_app(service)
+    served = {
+        (route.method.lower(), route.resource.canonical)
+        for route in app.router.routes()
+        if route.resource is not None and route.method != "HEAD"
+    }
+
+    async def steps(client: TestClient[Any, Any]) -> Any:
+        return await (await client.get("/openapi.json")).json()
+
+    document = with_client(service, steps)
+    described = {(m, path) for path, ops in document["paths"].items() for m in ops}
+
+    assert described == served
+    assert set(document["components"]["schemas"]["User"]["properties"]) == set(
+        UserRequest.model_fields
+    )
