@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 KAFKA_LIBS := kafka/libs
 
-.PHONY: run test install lint clean-state
+.PHONY: run test install browser lint clean-state
 
 run: install
 	$(BIN)/streamsim up $(ARGS)
@@ -17,7 +17,11 @@ test: install
 	$(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-install: $(VENV)/.installed $(KAFKA_LIBS)/.installed
+install: $(VENV)/.installed $(KAFKA_LIBS)/.installed browser
+
+# Debian's Chromium, for the orchestrator page's browser test; apt only when it is missing.
+browser:
+	@bash tools/install-browser.sh
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "streamsim needs $(PYTHON): install Python 3.11 and run make again"; exit 1; }

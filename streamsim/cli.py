@@ -33,6 +33,12 @@ def parser() -> argparse.ArgumentParser:
     sql.add_argument("query", help='for example "SELECT count(*) FROM staging.events"')
     sql.add_argument("--json", action="store_true", help="print JSON rows")
 
+    config = commands.add_parser("config", help="read or change the wave of a running stack")
+    actions = config.add_subparsers(dest="action", required=True)
+    actions.add_parser("get", help="print the settings in force as JSON")
+    change = actions.add_parser("set", help="change settings, e.g. max_rate=50 period_s=120")
+    change.add_argument("assignments", nargs="+", metavar="key=value")
+
     add_bench_commands(commands)
 
     commands.add_parser("sink", help="(run by `up`) the Kafka to Parquet sink")
@@ -104,6 +110,18 @@ def run_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_config(args: argparse.Namespace) -> int:
+    from streamsim.orchestrator.client import get_config, set_config
+
+    orchestrator = settings_from(args).orchestrator
+    if args.action == "get":
+        answer = get_config(orchestrator)
+    else:
+        answer = set_config(orchestrator, args.assignments)
+    print(json.dumps(answer, indent=2))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from streamsim.errors import StreamsimError
 
@@ -117,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_sql(args)
         if args.command == "bench":
             return run_bench(args)
+        if args.command == "config":
+            return run_config(args)
         if args.command == "sink":
             from streamsim.sink import main as sink_main
 

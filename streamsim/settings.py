@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -64,17 +65,6 @@ class UsersSettings(BaseModel):
     port: int = Field(default=8001, ge=1, le=65535)
     heartbeat_s: float = Field(default=10.0, gt=0, description="Site seconds between beats.")
     seed: int | None = Field(default=None, description="Fixes every user's randomness.")
-    model_file: Path | None = Field(
-        default=None,
-        description="A behaviour model laid over streamsim/users/behaviour.toml (see there).",
-    )
-    per_replica: int = Field(
-        default=10_000, ge=1, description="Users one replica holds before another is added."
-    )
-    cpus_per_replica: float = Field(default=0.1, gt=0, description="Ray CPUs per replica.")
-    refresh_s: float = Field(
-        default=2.0, gt=0, description="Real seconds between load checks and retirements."
-    )
 
 
 class ServersSettings(BaseModel):
@@ -89,16 +79,58 @@ class ServersSettings(BaseModel):
     cpus_per_server: float = Field(default=0.1, gt=0, description="Ray CPUs per server.")
 
 
-class OrchestratorSettings(BaseModel):
-    """The long-lived service that creates users on a sine wave."""
+# Bounds of the live wave settings; the API's 422 answers and the page's sliders use them.
+MAX_RATE_LIMIT = 10_000.0  # users per site second
+PERIOD_LIMITS_S = (1.0, 86_400.0)  # from one site second to one site day
+
+
+class WaveSettings(BaseModel):
+    """What the person running a simulation changes while it runs (page, API, CLI)."""
+
+    max_rate: float = Field(
+        default=2.0, ge=0, le=MAX_RATE_LIMIT, description="Peak new users per site second."
+    )
+    period_s: float = Field(
+        default=300.0,
+        ge=PERIOD_LIMITS_S[0],
+        le=PERIOD_LIMITS_S[1],
+        description="Site seconds from peak to peak.",
+    )
+    floor: float = Field(
+        default=0.0,
+        ge=0,
+        le=MAX_RATE_LIMIT,
+        description="Lowest rate, users per site second; at most max_rate.",
+    )
+    error_factor: float = Field(
+        default=0.0, ge=0, le=1, description="Share of broken events of users created next."
+    )
+    arrivals: Literal["poisson", "even"] = Field(
+        default="poisson", description="Poisson arrivals, or evenly spaced ones."
+    )
+
+    @model_validator(mode="after")
+    def _floor_below_peak(self) -> WaveSettings:
+        if self.floor > self.max_rate:
+            raise ValueError(f"floor ({self.floor:g}) must not exceed max_rate ({self.max_rate:g})")
+        return self
+
+
+class OrchestratorSettings(WaveSettings):
+    """The long-lived service that creates users on a sine wave.
+
+    The wave's fields are only its starting values: changes made while it runs are kept in
+    the state folder and win over these defaults at the next start (see orchestrator.live).
+    """
 
     host: str = LOOPBACK
     port: int = Field(default=8080, ge=1, le=65535)
-    max_rate: float = Field(default=2.0, ge=0, description="Peak new users per site second.")
-    period_s: float = Field(default=300.0, gt=0, description="Site seconds from peak to peak.")
-    floor: float = Field(default=0.0, ge=0, description="Lowest rate, users per site second.")
-    error_factor: float = Field(default=0.0, ge=0, le=1)
     max_in_flight: int = Field(default=64, ge=1, description="Concurrent POST /users at most.")
+    token: SecretStr | None = Field(
+        default=None,
+        description="Needed (as `Authorization: Bearer <token>`) to change settings when the "
+        "orchestrator listens on an address other than loopback.",
+    )
 
 
 class SinkSettings(BaseModel):

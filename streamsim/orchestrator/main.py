@@ -12,8 +12,12 @@ import aiohttp
 
 from streamsim.bus import Emitter
 from streamsim.clock import SiteClock
+from streamsim.errors import StreamsimError
 from streamsim.events import Source
-from streamsim.orchestrator.service import Orchestrator, orchestrator_app
+from streamsim.orchestrator.api import check_bind_is_safe, orchestrator_app
+from streamsim.orchestrator.live import SettingsStore, starting_wave
+from streamsim.orchestrator.monitor import SiteMonitor
+from streamsim.orchestrator.service import Orchestrator
 from streamsim.settings import Settings, load_settings
 from streamsim.webserve import serve
 
@@ -21,27 +25,47 @@ log = logging.getLogger(__name__)
 
 
 async def run(settings: Settings) -> None:
-    clock = SiteClock.for_run(settings.speed, settings.site_origin)
-    emitter = Emitter(settings.kafka.bootstrap, Source.ORCHESTRATOR)
-    users_url = f"http://{settings.users.host}:{settings.users.port}"
-    orchestrator = Orchestrator(
-        settings.orchestrator, clock, users_url, emitter.emit, settings.run_id
-    )
     config = settings.orchestrator
-    runner, _ = await serve(orchestrator_app(orchestrator), config.host, config.port)
+    check_bind_is_safe(config)
+    store = SettingsStore(settings.state)
+    wave = starting_wave(config, store.load())
+    store.save(wave)
+    emitter = Emitter(settings.kafka.bootstrap, Source.ORCHESTRATOR)
+    orchestrator = Orchestrator(
+        config,
+        SiteClock.for_run(settings.speed, settings.site_origin),
+        service_url(settings.users.host, settings.users.port),
+        emitter.emit,
+        settings.run_id,
+        wave=wave,
+        store=store,
+    )
+    monitor = SiteMonitor(
+        service_url(settings.users.host, settings.users.port),
+        service_url(settings.servers.host, settings.servers.router_port),
+    )
+    runner, _ = await serve(orchestrator_app(orchestrator, monitor), config.host, config.port)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     orchestrator.announce()
-    log.info("orchestrator on http://%s:%s, wave %s", config.host, config.port, config)
+    log.info("orchestrator on http://%s:%s, wave %s", config.host, config.port, wave)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
-        spawner = asyncio.create_task(orchestrator.spawn_forever(http))
+        background = [
+            asyncio.create_task(orchestrator.spawn_forever(http)),
+            asyncio.create_task(monitor.watch_forever(http)),
+        ]
         await stop.wait()
-        spawner.cancel()
+        for task in background:
+            task.cancel()
         await orchestrator.settle()
     await runner.cleanup()
     await asyncio.to_thread(emitter.close)
     write_counts(settings, {"users": dict(orchestrator.counts), **emitter.counts()})
+
+
+def service_url(host: str, port: int) -> str:
+    return f"http://{host}:{port}"
 
 
 def counts_file(settings: Settings) -> Path:
@@ -57,5 +81,9 @@ def write_counts(settings: Settings, counts: dict[str, object]) -> None:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(run(load_settings()))
+    try:
+        asyncio.run(run(load_settings()))
+    except StreamsimError as error:
+        log.error("%s", error)
+        return 1
     return 0

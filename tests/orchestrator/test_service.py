@@ -1,4 +1,4 @@
-"""The orchestrator against a users endpoint of the test's own, on a free loopback port."""
+"""The orchestrator spawning users against a users endpoint of the test's own (loopback)."""
 
 from __future__ import annotations
 
@@ -17,47 +17,12 @@ from streamsim.orchestrator.service import Orchestrator
 from streamsim.orchestrator.wave import Wave
 from streamsim.settings import OrchestratorSettings
 
-SPEED = 100.0  # site seconds per real second
+from .support import UsersEndpoint
 
-
-class RecordingOrchestrator(Orchestrator):
-    """Remembers every wave time it read, so a test knows the exact span it spawned over."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.wave_times: list[float] = []
-        self.spawned_over: tuple[float, float] = (0.0, 0.0)
-
-    def wave_time(self) -> float:
-        t = super().wave_time()
-        self.wave_times.append(t)
-        return t
-
-
-class UsersEndpoint:
-    """POST /users answering `status` after `delay_s`, counting what it sees at once."""
-
-    def __init__(self, status: int = 201, delay_s: float = 0.0) -> None:
-        self.status = status
-        self.delay_s = delay_s
-        self.received = 0
-        self.open_now = 0
-        self.most_open = 0
-
-    async def create(self, _: web.Request) -> web.Response:
-        self.received += 1
-        self.open_now += 1
-        self.most_open = max(self.most_open, self.open_now)
-        try:
-            await asyncio.sleep(self.delay_s)
-        finally:
-            self.open_now -= 1
-        return web.json_response({"user_id": f"u{self.received}"}, status=self.status)
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/users", self.create)
-        return app
+# Arrivals are Poisson with a known mean m: a count more than 5 standard deviations (5 sqrt m)
+# away happens with probability below 1e-6, and the generator is seeded, so these tests are
+# deterministic; a spawner that lost or doubled even 10 % of users misses by far more.
+SIGMAS = 5.0
 
 
 def settings(**fields: Any) -> OrchestratorSettings:
@@ -65,19 +30,22 @@ def settings(**fields: Any) -> OrchestratorSettings:
 
 
 async def spawn_for(
-    endpoint: UsersEndpoint, config: OrchestratorSettings, real_s: float
-) -> RecordingOrchestrator:
-    """Spawn for `real_s`, stop spawning, then let every open request finish."""
+    endpoint: UsersEndpoint,
+    config: OrchestratorSettings,
+    real_s: float,
+    speed: float = 100.0,
+    during: Callable[[Orchestrator], Awaitable[None]] | None = None,
+) -> Orchestrator:
+    """Spawn for `real_s` (running `during` meanwhile), then let every open request finish."""
     async with TestServer(endpoint.app(), host="127.0.0.1", port=0) as server:
         url = str(server.make_url("")).rstrip("/")
-        clock = SiteClock.starting_now(SPEED)
-        orchestrator = RecordingOrchestrator(config, clock, url, lambda _: None, "r1", seed=3)
+        clock = SiteClock.starting_now(speed)
+        orchestrator = Orchestrator(config, clock, url, lambda _: None, "r1", seed=3)
         async with aiohttp.ClientSession() as http:
             spawner = asyncio.create_task(orchestrator.spawn_forever(http))
-            await asyncio.sleep(real_s)
-            spawner.cancel()  # it waits in its tick sleep: it reads the wave time no more
-            orchestrator.spawned_over = (orchestrator.wave_times[0], orchestrator.wave_times[-1])
-            await wait_until(lambda: orchestrator.describe()["in_flight"] == 0)
+            await (during(orchestrator) if during else asyncio.sleep(real_s))
+            spawner.cancel()
+            await wait_until(lambda: orchestrator.in_flight() == 0)
     return orchestrator
 
 
@@ -89,37 +57,90 @@ async def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> 
     await asyncio.wait_for(poll(), timeout_s)
 
 
-def run(coroutine: Awaitable[RecordingOrchestrator]) -> RecordingOrchestrator:
-    async def main() -> RecordingOrchestrator:
+def run(coroutine: Awaitable[Orchestrator]) -> Orchestrator:
+    async def main() -> Orchestrator:
         return await coroutine
 
     return asyncio.run(main())
 
 
-def expected_arrivals(orchestrator: RecordingOrchestrator, config: OrchestratorSettings) -> float:
-    """The wave's integral from the first to the last tick the spawner looked at."""
+def analytic_integral(orchestrator: Orchestrator, config: OrchestratorSettings) -> float:
+    """The wave's integral over the site time the spawner accounted for."""
     wave = Wave(config.max_rate, config.period_s, config.floor)
-    return wave.expected_users(*orchestrator.spawned_over)
+    return wave.expected_users(0.0, orchestrator.wave_elapsed())
 
 
-@pytest.mark.timeout(30)
-def test_users_created_follow_the_integral_of_the_wave() -> None:
-    config = settings()
+def assert_follows_the_wave(orchestrator: Orchestrator, config: OrchestratorSettings) -> None:
+    expected = analytic_integral(orchestrator, config)
+    assert orchestrator.requested_total == pytest.approx(expected, rel=1e-6)
+    created = orchestrator.counts["created"]
+    assert created == pytest.approx(expected, abs=SIGMAS * math.sqrt(expected))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_users_created_match_the_integral_of_the_wave_over_many_periods_at_speed_1() -> None:
+    config = settings(max_rate=120.0, period_s=1.0, floor=0.0)  # 6 periods in 6 s
+    endpoint = UsersEndpoint()
+
+    orchestrator = run(spawn_for(endpoint, config, real_s=6.0, speed=1.0))
+
+    assert orchestrator.wave_elapsed() / config.period_s > 5.5
+    assert analytic_integral(orchestrator, config) > 300
+    assert_follows_the_wave(orchestrator, config)
+    assert orchestrator.counts["created"] == endpoint.received
+    assert set(orchestrator.counts) == {"arrivals", "created"}
+
+
+@pytest.mark.timeout(60)
+def test_users_created_match_the_integral_of_the_wave_over_many_periods_at_speed_200() -> None:
+    config = settings(max_rate=3.0, period_s=40.0, floor=0.0)  # 0.2 real s a period
+    endpoint = UsersEndpoint()
+
+    orchestrator = run(spawn_for(endpoint, config, real_s=3.0, speed=200.0))
+
+    assert orchestrator.wave_elapsed() / config.period_s > 14
+    assert analytic_integral(orchestrator, config) > 500
+    assert_follows_the_wave(orchestrator, config)
+    assert orchestrator.counts["created"] == endpoint.received
+
+
+@pytest.mark.timeout(60)
+def test_even_arrivals_match_the_integral_to_within_one_user() -> None:
+    config = settings(arrivals="even")
     endpoint = UsersEndpoint()
 
     orchestrator = run(spawn_for(endpoint, config, real_s=2.0))
 
-    expected = expected_arrivals(orchestrator, config)
-    # Arrivals are Poisson with this mean: 5 standard deviations is a miss chance < 1e-6.
-    tolerance = 5 * math.sqrt(expected)
-    assert expected > 300  # 200 site seconds of a wave averaging 3 users per second
-    assert orchestrator.counts["created"] == pytest.approx(expected, abs=tolerance)
-    assert orchestrator.counts["created"] == endpoint.received
-    assert set(orchestrator.counts) == {"created"}
+    expected = analytic_integral(orchestrator, config)
+    assert abs(orchestrator.counts["created"] - expected) <= 1.0
+
+
+@pytest.mark.timeout(60)
+def test_a_period_change_mid_run_leaves_the_rate_where_it_was() -> None:
+    rates: list[tuple[float, float]] = []
+
+    async def change_period(orchestrator: Orchestrator) -> None:
+        await asyncio.sleep(0.35)  # 35 site seconds in, the rate is climbing
+        before = orchestrator.describe()["requested_rate"]
+        orchestrator.change({"period_s": 300.0})
+        rates.append((before, orchestrator.describe()["requested_rate"]))
+        await asyncio.sleep(0.5)
+
+    config = settings(period_s=100.0, floor=0.0)
+    orchestrator = run(spawn_for(UsersEndpoint(), config, 0.0, during=change_period))
+
+    before, after = rates[0]
+    assert 0.5 < before < 4.5
+    # The rate climbs at most 0.16 per site second here, and well under 0.1 site seconds
+    # pass between the two reads; a jump from recomputing the phase would be over 1.5.
+    assert after == pytest.approx(before, abs=0.02)
+    assert Wave(5.0, 300.0).rate(35.0) < before - 1.5
+    assert orchestrator.wave.period_s == 300.0
 
 
 @pytest.mark.timeout(30)
-def test_a_slow_endpoint_never_sees_more_than_max_in_flight_and_the_rest_are_skipped() -> None:
+def test_a_slow_endpoint_never_sees_more_than_max_in_flight_and_the_rest_are_counted() -> None:
     config = settings(max_in_flight=4)
     endpoint = UsersEndpoint(delay_s=0.5)
 
@@ -129,9 +150,9 @@ def test_a_slow_endpoint_never_sees_more_than_max_in_flight_and_the_rest_are_ski
     assert endpoint.most_open == 4
     assert counts["skipped_in_flight_full"] > 0
     assert counts["created"] == endpoint.received
-    expected = expected_arrivals(orchestrator, config)
-    arrivals = counts["created"] + counts["skipped_in_flight_full"]
-    assert arrivals == pytest.approx(expected, abs=5 * math.sqrt(expected))
+    assert counts["created"] + counts["skipped_in_flight_full"] == counts["arrivals"]
+    expected = analytic_integral(orchestrator, config)
+    assert counts["arrivals"] == pytest.approx(expected, abs=SIGMAS * math.sqrt(expected))
 
 
 @pytest.mark.timeout(30)
@@ -145,26 +166,57 @@ def test_an_endpoint_answering_500_counts_users_as_refused() -> None:
 
 
 @pytest.mark.timeout(30)
+def test_creating_resumes_by_itself_once_the_endpoint_recovers() -> None:
+    endpoint = UsersEndpoint(status=503)
+
+    async def recover(orchestrator: Orchestrator) -> None:
+        await asyncio.sleep(0.5)
+        refused_while_down = orchestrator.counts["refused"]
+        endpoint.status = 201
+        await asyncio.sleep(0.8)
+        assert refused_while_down > 0
+
+    orchestrator = run(spawn_for(endpoint, settings(), 0.0, during=recover))
+
+    assert orchestrator.counts["created"] > 10
+
+
+@pytest.mark.timeout(30)
 def test_an_unreachable_endpoint_counts_users_as_failed() -> None:
-    async def against_closed_port() -> RecordingOrchestrator:
+    async def against_closed_port() -> Orchestrator:
         server = TestServer(web.Application(), host="127.0.0.1", port=0)
         await server.start_server()
         url = str(server.make_url("")).rstrip("/")
         await server.close()  # the port is now closed: every request is refused
-        orchestrator = RecordingOrchestrator(
-            settings(), SiteClock.starting_now(SPEED), url, lambda _: None, "r1", seed=3
-        )
+        clock = SiteClock.starting_now(100.0)
+        orchestrator = Orchestrator(settings(), clock, url, lambda _: None, "r1", seed=3)
         async with aiohttp.ClientSession() as http:
             spawner = asyncio.create_task(orchestrator.spawn_forever(http))
             await asyncio.sleep(0.5)
             spawner.cancel()
-            await wait_until(lambda: orchestrator.describe()["in_flight"] == 0)
+            await wait_until(lambda: orchestrator.in_flight() == 0)
         return orchestrator
 
     orchestrator = run(against_closed_port())
 
     assert orchestrator.counts["failed"] > 0
     assert orchestrator.counts["created"] == 0
+
+
+@pytest.mark.timeout(30)
+def test_each_new_user_is_asked_for_with_the_error_factor_in_force() -> None:
+    endpoint = UsersEndpoint()
+
+    async def raise_the_factor(orchestrator: Orchestrator) -> None:
+        await asyncio.sleep(0.4)
+        orchestrator.change({"error_factor": 0.75})
+        await asyncio.sleep(0.4)
+
+    run(spawn_for(endpoint, settings(error_factor=0.25), 0.0, during=raise_the_factor))
+
+    factors = [body["error_factor"] for body in endpoint.bodies]
+    assert factors[0] == 0.25 and factors[-1] == 0.75
+    assert factors == sorted(factors)  # the change holds for every user after it
 
 
 def test_announce_emits_one_settings_change_per_setting_from_nothing() -> None:
@@ -174,9 +226,15 @@ def test_announce_emits_one_settings_change_per_setting_from_nothing() -> None:
 
     orchestrator.announce()
 
-    assert [e["setting"] for e in events] == ["max_rate", "period_s", "floor", "error_factor"]
-    assert [e["new_value"] for e in events] == [5.0, 60.0, 1.0, 0.25]
+    assert [e["setting"] for e in events] == [
+        "max_rate",
+        "period_s",
+        "floor",
+        "error_factor",
+        "arrivals",
+    ]
+    assert [e["new_value"] for e in events] == [5.0, 60.0, 1.0, 0.25, "poisson"]
     assert all(e["old_value"] is None for e in events)
     assert all(e["event_type"] == "settings_changed" for e in events)
     assert all(e["source"] == "orchestrator" and e["run_id"] == "r1" for e in events)
-    assert len({e["event_id"] for e in events}) == 4
+    assert len({e["event_id"] for e in events}) == 5

@@ -8,7 +8,7 @@ import statistics
 
 import pytest
 
-from streamsim.orchestrator.wave import Wave, poisson
+from streamsim.orchestrator.wave import LiveWave, Wave, poisson
 
 WAVE = Wave(max_rate=5.0, period_s=120.0, floor=0.5)
 
@@ -72,3 +72,34 @@ def test_poisson_draws_have_the_requested_mean_and_variance(mean: float) -> None
     assert statistics.fmean(draws) == pytest.approx(mean, abs=5 * mean_error)
     assert statistics.variance(draws) == pytest.approx(mean, abs=5 * variance_error)
     assert all(isinstance(d, int) and d >= 0 for d in draws)
+
+
+def test_a_live_wave_keeps_its_rate_when_the_period_changes() -> None:
+    live = LiveWave(Wave(max_rate=10.0, period_s=100.0), site_now=0.0)
+    live.advance(30.0)
+    before = live.rate()
+
+    live.retune(Wave(max_rate=10.0, period_s=400.0), site_now=30.0)
+
+    assert live.rate() == pytest.approx(before, rel=1e-12)
+    assert Wave(10.0, 400.0).rate(30.0) < before / 2  # what a phase from t / period gives
+
+
+def test_after_a_period_change_the_phase_moves_at_the_new_pace() -> None:
+    live = LiveWave(Wave(max_rate=10.0, period_s=100.0), site_now=0.0)
+    live.retune(Wave(max_rate=10.0, period_s=400.0), site_now=25.0)  # a quarter cycle
+
+    live.advance(25.0 + 100.0)  # another quarter at the new period: the peak
+
+    assert live.phase == pytest.approx(math.pi)
+    assert live.rate() == pytest.approx(10.0)
+
+
+def test_a_live_wave_owes_the_integral_of_each_shape_over_its_own_span() -> None:
+    live = LiveWave(Wave(max_rate=4.0, period_s=50.0, floor=1.0), site_now=0.0)
+    live.retune(Wave(max_rate=4.0, period_s=50.0, floor=4.0), site_now=50.0)
+
+    owed = live.take_users(60.0)
+
+    assert owed == pytest.approx((1.0 + 4.0) / 2 * 50.0 + 4.0 * 10.0)
+    assert live.take_users(60.0) == 0.0

@@ -1,0 +1,109 @@
+"""The orchestrator as the process `streamsim up` starts, and `streamsim config` against it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streamsim import cli
+from streamsim.clock import SiteClock
+from streamsim.orchestrator.api import orchestrator_app
+from streamsim.orchestrator.service import Orchestrator
+from streamsim.settings import OrchestratorSettings
+
+from .conftest import OrchestratorProcess, orchestrator_env
+from .support import free_port, served_in_thread
+
+BIN = Path(sys.executable).parent
+
+
+def streamsim(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "streamsim"), *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.timeout(60)
+def test_the_process_refuses_to_start_beyond_loopback_without_a_token(tmp_path: Path) -> None:
+    env = orchestrator_env(tmp_path, free_port(), STREAMSIM_ORCHESTRATOR__HOST="0.0.0.0")
+
+    done = subprocess.run(
+        [sys.executable, "-m", "streamsim.orchestrator"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 1
+    assert "no token" in done.stderr and "STREAMSIM_ORCHESTRATOR__TOKEN" in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_settings_changed_with_the_cli_survive_a_restart_of_the_process(
+    orchestrator_process: OrchestratorProcess,
+) -> None:
+    env = orchestrator_process.env
+
+    changed = streamsim(env, "config", "set", "floor=1.5", "error_factor=0.4", "max_rate=9")
+    assert changed.returncode == 0, changed.stderr
+    orchestrator_process.stop()
+    orchestrator_process.start()
+    read = streamsim(env, "config", "get")
+
+    assert read.returncode == 0, read.stderr
+    settings = json.loads(read.stdout)
+    assert settings["floor"] == 1.5 and settings["error_factor"] == 0.4
+    assert settings["max_rate"] == 3.0  # set explicitly for this start: it wins
+    assert settings["period_s"] == 30.0
+
+
+def test_config_get_says_in_one_line_when_the_orchestrator_is_not_running(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("STREAMSIM_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("STREAMSIM_ORCHESTRATOR__PORT", str(free_port()))
+
+    assert cli.main(["config", "get"]) == 1
+
+    error = capsys.readouterr().err
+    assert error.startswith("streamsim: the orchestrator is not running at http://127.0.0.1:")
+    assert error.count("\n") == 1
+
+
+def test_config_set_shows_a_refusal_in_one_line_and_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    orchestrators: list[Orchestrator] = []
+
+    def make_app() -> Any:
+        config = OrchestratorSettings()
+        clock = SiteClock.starting_now(1.0)
+        orchestrators.append(Orchestrator(config, clock, "", lambda _: None, "r1"))
+        return orchestrator_app(orchestrators[0])
+
+    monkeypatch.setenv("STREAMSIM_CONFIG", str(tmp_path / "absent.toml"))
+    with served_in_thread(make_app) as url:
+        monkeypatch.setenv("STREAMSIM_ORCHESTRATOR__PORT", url.rsplit(":", 1)[1])
+        refused = cli.main(["config", "set", "error_factor=2"])
+        accepted = cli.main(["config", "set", "arrivals=even", "max_rate=12.5"])
+
+    out, err = capsys.readouterr()
+    assert refused == 1
+    assert err == (
+        "streamsim: the orchestrator refused: error_factor: Input should be less than or "
+        "equal to 1 (got 2) (allowed: a number >= 0 and <= 1)\n"
+    )
+    assert accepted == 0 and json.loads(out)["max_rate"] == 12.5
+    assert orchestrators[0].wave.error_factor == 0.0 and orchestrators[0].wave.arrivals == "even"
+
+
+def test_config_set_wants_key_equals_value(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["config", "set", "max_rate"]) == 1
+    assert "expected key=value" in capsys.readouterr().err
