@@ -65,6 +65,17 @@ class UsersSettings(BaseModel):
     port: int = Field(default=8001, ge=1, le=65535)
     heartbeat_s: float = Field(default=10.0, gt=0, description="Site seconds between beats.")
     seed: int | None = Field(default=None, description="Fixes every user's randomness.")
+    model_file: Path | None = Field(
+        default=None,
+        description="A behaviour model laid over streamsim/users/behaviour.toml (see there).",
+    )
+    per_replica: int = Field(
+        default=10_000, ge=1, description="Users one replica holds before another is added."
+    )
+    cpus_per_replica: float = Field(default=0.1, gt=0, description="Ray CPUs per replica.")
+    refresh_s: float = Field(
+        default=2.0, gt=0, description="Real seconds between load checks and retirements."
+    )
 
 
 class ServersSettings(BaseModel):
