@@ -36,7 +36,7 @@ class SiteMonitor:
 
     async def poll(self, http: aiohttp.ClientSession) -> None:
         self.users, self.router = await asyncio.gather(
-            fetch_json(http, f"{self._users_url}/users"),
+            fetch_json(http, f"{self._users_url}/users?limit=0"),  # counts, no page
             fetch_json(http, f"{self._router_url}/health"),
         )
         self._update_event_rate()
