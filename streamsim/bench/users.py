@@ -123,6 +123,7 @@ async def _measure(
     users_url: str, service: psutil.Process, users: int, hold_s: float, in_flight: int
 ) -> dict[str, Any]:
     latencies: list[float] = []
+    held_latencies: list[float] = []
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=in_flight)) as http:
         rss_before = service.memory_info().rss
         ramp_started = time.perf_counter()
@@ -135,7 +136,7 @@ async def _measure(
             await asyncio.sleep(1.0)
             active = (await _listing(http, users_url))["active"]
             held.append(active)
-            await _create(http, users_url, users - active, in_flight, latencies)
+            await _create(http, users_url, users - active, in_flight, held_latencies)
         cpu_s, events = _cpu(service) - cpu_before, await _events(http, users_url) - events_before
     cores = cpu_s / elapsed
     return {
@@ -152,9 +153,20 @@ async def _measure(
         "user_events_per_s": round(events / elapsed),
         "cpu_s_per_million_events": round(cpu_s / events * 1e6, 1) if events else None,
         "memory_per_user_kib": round((rss_after - rss_before) / users / 1024, 2),
-        "post_users": len(latencies),
-        "post_users_p50_ms": round(statistics.median(latencies) * 1000, 2),
-        "post_users_p99_ms": round(statistics.quantiles(latencies, n=100)[98] * 1000, 2),
+        "post_users_during_ramp": _latency(latencies),
+        "post_users_while_holding": _latency(held_latencies),
+    }
+
+
+def _latency(seconds: list[float]) -> dict[str, float | int | None]:
+    """p50 and p99 in milliseconds (p99 needs at least 100 requests to mean anything)."""
+    if len(seconds) < 2:
+        return {"requests": len(seconds), "p50_ms": None, "p99_ms": None}
+    cuts = statistics.quantiles(seconds, n=100)
+    return {
+        "requests": len(seconds),
+        "p50_ms": round(statistics.median(seconds) * 1000, 2),
+        "p99_ms": round(cuts[98] * 1000, 2),
     }
 
 
