@@ -79,15 +79,42 @@ class UsersSettings(BaseModel):
 
 
 class ServersSettings(BaseModel):
-    """The streaming servers and the router in front of them."""
+    """The streaming servers, the router in front of them, and the autoscaler sizing them.
+
+    Durations are in site seconds. The autoscaler follows the Kubernetes HPA rule; see
+    `streamsim/servers/autoscaler.py` for what each knob does.
+    """
 
     host: str = LOOPBACK
     router_port: int = Field(default=8002, ge=1, le=65535)
     capacity: int = Field(default=100, ge=1, description="Concurrent streams per server.")
-    # Until an autoscaler sizes the group, start with enough for the default wave's peak.
-    initial_servers: int = Field(default=4, ge=1)
     heartbeat_s: float = Field(default=10.0, gt=0, description="Site seconds between beats.")
     cpus_per_server: float = Field(default=0.1, gt=0, description="Ray CPUs per server.")
+    min_servers: int = Field(default=1, ge=1, description="The group starts with this many.")
+    max_servers: int = Field(default=10, ge=1)
+    target_utilisation: float = Field(default=0.8, gt=0, le=1)
+    tolerance: float = Field(default=0.1, ge=0, description="No change within 1 ± this ratio.")
+    low_water_utilisation: float = Field(default=0.6, ge=0, le=1, description="Scale in below.")
+    scale_interval_s: float = Field(default=5.0, gt=0, description="Between two decisions.")
+    scale_down_window_s: float = Field(default=120.0, ge=0, description="Stabilisation window.")
+    rate_period_s: float = Field(default=15.0, gt=0)
+    scale_up_max_step: int = Field(default=2, ge=1, description="Servers added per period.")
+    scale_down_max_step: int = Field(default=1, ge=1, description="Servers removed per period.")
+    drain_timeout_s: float = Field(
+        default=1800.0, gt=0, description="A draining server cuts what still plays after this."
+    )
+    stream_timeout_s: float = Field(
+        default=4 * 3600.0,
+        gt=0,
+        description="A playing stream with no word from its user this long has lost it; "
+        "longer than the longest video, so a viewer still watching is never cut.",
+    )
+    pause_stop_s: float = Field(
+        default=600.0, gt=0, description="A stream paused this long is stopped (`paused`)."
+    )
+    spread_across_nodes: bool = Field(
+        default=True, description="Place servers on as many Ray nodes as there are."
+    )
 
 
 # Bounds of the live wave settings; the API's 422 answers and the page's sliders use them.

@@ -63,16 +63,21 @@ class Policy:
 
 @dataclass(frozen=True)
 class Load:
-    """What the group sees at one moment."""
+    """What the group sees at one moment.
+
+    `servers` is the group's size as last set, like the HPA's current replica count: a
+    server that is starting, or replacing a lost one, counts. `utilisation` is measured on
+    the servers that serve now.
+    """
 
     at_s: float
-    servers: int  # serving servers; draining ones are leaving and do not count
-    streams: int  # streams on the serving servers
-    capacity: int  # per server
+    servers: int
+    utilisation: float
 
-    @property
-    def utilisation(self) -> float:
-        return self.streams / (self.servers * self.capacity) if self.servers else 0.0
+    @classmethod
+    def of(cls, at_s: float, servers: int, streams: int, capacity: int) -> Load:
+        """The load of `servers` serving servers holding `streams` between them."""
+        return cls(at_s, servers, streams / (servers * capacity) if servers else 0.0)
 
 
 @dataclass(frozen=True)

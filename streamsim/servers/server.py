@@ -34,6 +34,9 @@ class StreamServer:
         clock: SiteClock,
         run_id: str,
         emit: Callable[[dict[str, Any]], None],
+        *,
+        stream_timeout_s: float = 4 * 3600.0,
+        pause_stop_s: float = 600.0,
     ) -> None:
         self.server_id = server_id
         self.capacity = capacity
@@ -41,6 +44,8 @@ class StreamServer:
         self._clock = clock
         self._run_id = run_id
         self._emit = emit
+        self._stream_timeout_s = stream_timeout_s
+        self._pause_stop_s = pause_stop_s
         self._streams: dict[str, Stream] = {}
         self._beats: dict[str, asyncio.Task[None]] = {}
         self._sampler: asyncio.Task[None] | None = None
@@ -50,17 +55,27 @@ class StreamServer:
 
     def begin(self) -> None:
         self._event(EventType.SERVER_STARTED, capacity=self.capacity)
-        self._sampler = asyncio.get_running_loop().create_task(self._sample_utilisation())
+        self._sampler = asyncio.get_running_loop().create_task(self._every_heartbeat())
 
-    async def stop(self, reason: str = "server_draining") -> None:
-        """Drain: stop every stream with `reason`, then say the server is gone."""
-        self.draining = True
-        self._event(EventType.SERVER_DRAINING, streams=len(self._streams))
-        for stream_id in list(self._streams):
-            self.stop_stream(stream_id, reason)
+    def drain(self) -> None:
+        """Take no new streams; the ones playing go on until their users stop them."""
+        if not self.draining:
+            self.draining = True
+            self._event(EventType.SERVER_DRAINING, streams=len(self._streams))
+
+    async def stop(self) -> None:
+        """Drain, cut whatever still plays (`server_draining`), then say the server is gone.
+
+        `streams_cut` on `server_stopped` says how many streams the stop cut: zero when
+        the group waited for the drain to finish.
+        """
+        self.drain()
+        cut = list(self._streams)
+        for stream_id in cut:
+            self.stop_stream(stream_id, "server_draining")
         if self._sampler is not None:
             self._sampler.cancel()
-        self._event(EventType.SERVER_STOPPED)
+        self._event(EventType.SERVER_STOPPED, streams_cut=len(cut))
 
     def load(self) -> int:
         return len(self._streams)
@@ -70,6 +85,22 @@ class StreamServer:
 
     def has_room(self) -> bool:
         return not self.draining and len(self._streams) < self.capacity
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Each stream as the router needs it to speak for this server should it die."""
+        now = self._clock.now()
+        return [
+            {
+                "stream_id": s.stream_id,
+                "user_id": s.user_id,
+                "session_id": s.session_id,
+                "video_id": s.video_id,
+                "position_s": round(s.position_s(now), 3),
+                "playing": s.playing,
+                "site_time": now,
+            }
+            for s in self._streams.values()
+        ]
 
     # --- streams ----------------------------------------------------------------------
 
@@ -127,15 +158,30 @@ class StreamServer:
             await self._clock.sleep(due - self._clock.now())
             self._stream_event(EventType.STREAM_HEARTBEAT, stream, self._clock.now())
 
-    async def _sample_utilisation(self) -> None:
+    async def _every_heartbeat(self) -> None:
         while True:
             await self._clock.sleep(self._heartbeat_s)
+            self.stop_silent_streams()
             self._event(
                 EventType.SERVER_UTILISATION,
                 streams=len(self._streams),
                 capacity=self.capacity,
                 utilisation=round(len(self._streams) / self.capacity, 4),
             )
+
+    def stop_silent_streams(self) -> None:
+        """Free the slots of users who went quiet: gone (`timeout`) or away (`paused`).
+
+        Every request from a user restarts its stream's anchor, so the time since the
+        anchor is how long the server has not heard from it.
+        """
+        now = self._clock.now()
+        for stream in list(self._streams.values()):
+            silent_s = now - stream.anchor_site_time
+            if stream.playing and silent_s > self._stream_timeout_s:
+                self.stop_stream(stream.stream_id, "timeout")
+            elif not stream.playing and silent_s > self._pause_stop_s:
+                self.stop_stream(stream.stream_id, "paused")
 
     def _stream_event(self, kind: EventType, stream: Stream, now: float, **fields: Any) -> None:
         self._emit(

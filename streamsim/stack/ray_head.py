@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import socket
 import sys
 from pathlib import Path
 
@@ -26,6 +27,14 @@ def ray_binary() -> str:
     return found
 
 
+def free_port(host: str) -> int:
+    """A port nobody listens on right now, for Ray's internal services."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 class LocalRayHead:
     """`ray start --head --block` as a child: stopping it stops every Ray process it began."""
 
@@ -46,6 +55,9 @@ class LocalRayHead:
                 f"--num-cpus={self._ray.num_cpus}",
                 "--include-dashboard=true",
                 "--disable-usage-stats",
+                # Fixed by default (10001, 52365): free ones let two clusters share a machine.
+                f"--ray-client-server-port={free_port(self._ray.host)}",
+                f"--dashboard-agent-listen-port={free_port(self._ray.host)}",
             ],
             settings.logs_dir,
             # The launcher stops our actors itself first: nothing is left for Ray to drain.

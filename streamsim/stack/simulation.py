@@ -10,7 +10,7 @@ from ray.actor import ActorHandle
 
 from streamsim.bus import EmitCounts
 from streamsim.clock import SiteClock
-from streamsim.servers.actors import ServerGroup
+from streamsim.servers.group import ServerGroup
 from streamsim.settings import Settings
 from streamsim.stack.errors import StackError
 from streamsim.stack.processes import ensure_port_free, wait_until_open

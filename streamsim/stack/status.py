@@ -105,13 +105,22 @@ def collect(settings: Settings) -> list[Health]:
 
 
 def describe_servers(body: dict[str, Any]) -> str:
-    return (
-        ", ".join(
-            f"{srv['server_id']} {srv['streams']} streams ({srv['utilisation']:.0%})"
-            for srv in body["servers"]
-        )
-        or "no servers"
+    """The group in one line: its size against the autoscaler's, then each server."""
+    servers = body["servers"]
+    if not servers:
+        return "no servers"
+    serving = [srv for srv in servers if srv.get("state", "serving") == "serving"]
+    streams = sum(srv["streams"] for srv in servers)
+    group = (
+        f"{len(serving)} serving (desired {body.get('desired_servers', len(serving))}), "
+        f"{streams} streams, {body.get('utilisation', 0.0):.0%}"
     )
+    each = ", ".join(
+        f"{srv['server_id']} {srv['streams']} streams ({srv['utilisation']:.0%}"
+        f"{', draining' if srv.get('state') == 'draining' else ''})"
+        for srv in servers
+    )
+    return f"{group}: {each}"
 
 
 def render(report: list[Health], as_json: bool) -> str:

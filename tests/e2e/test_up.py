@@ -28,7 +28,6 @@ RUN_SECONDS = 70
 SPEED = 20.0
 
 EXPECTED_TYPES = (USER_EVENT_TYPES | SERVER_EVENT_TYPES | ORCHESTRATOR_EVENT_TYPES) - {
-    "scaling_decided",  # no autoscaler makes decisions yet
     # Only when no server has room, or a start outlasts a viewer's patience: a healthy
     # short run may have none.
     "playback_abandoned",

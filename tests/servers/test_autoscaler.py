@@ -27,7 +27,7 @@ POLICY = Policy(
 
 
 def load(servers: int, streams: int, capacity: int = 100, at_s: float = 1000.0) -> Load:
-    return Load(at_s=at_s, servers=servers, streams=streams, capacity=capacity)
+    return Load.of(at_s, servers, streams, capacity)
 
 
 def test_desired_is_the_ceiling_of_current_times_metric_over_target() -> None:

@@ -357,3 +357,90 @@ def test_a_seek_without_a_numeric_to_s_is_a_bad_request(body: object, error_name
         assert server.load() == 1  # the stream plays on
 
     run(scenario)
+
+
+# --- draining and silence ---------------------------------------------------------------
+
+
+@pytest.mark.timeout(10)
+def test_a_draining_server_keeps_its_streams_and_takes_no_new_ones() -> None:
+    async def scenario() -> None:
+        server = new_server(speed=100.0)
+        server.begin()
+        playing = start(server)
+
+        server.drain()
+        server.drain()  # said once
+        server.seek(playing, 20.0)
+        server.stop_stream(playing, "ended")
+        await server.stop()
+
+        assert not server.has_room()
+        kinds = [e["event_type"] for e in events_of(server)]
+        assert kinds.count("server_draining") == 1
+        [stopped] = events_of(server, "stream_stopped")
+        assert stopped["reason"] == "ended"
+        assert events_of(server, "server_stopped")[0]["streams_cut"] == 0
+
+    run(scenario)
+
+
+@pytest.mark.timeout(10)
+def test_stopping_before_the_drain_ends_counts_the_streams_it_cut() -> None:
+    async def scenario() -> None:
+        server = new_server(speed=100.0)
+        start(server)
+        server.drain()
+
+        await server.stop()
+
+        assert events_of(server, "server_stopped")[0]["streams_cut"] == 1
+
+    run(scenario)
+
+
+@pytest.mark.timeout(10)
+def test_silent_streams_stop_as_timeout_when_playing_and_paused_when_paused() -> None:
+    async def scenario() -> None:
+        clock = SiteClock.starting_now(1000.0)
+        events: list[Event] = []
+        server = StreamServer(
+            "s-1", 10, 10.0, clock, "r1", events.append, stream_timeout_s=100, pause_stop_s=40
+        )
+        playing, paused, chatty = start(server), start(server), start(server)
+        server.pause(paused)
+        await asyncio.sleep(0.06)  # 60 site seconds
+        server.stop_silent_streams()
+        assert [e["reason"] for e in events if e["event_type"] == "stream_stopped"] == ["paused"]
+
+        server.seek(chatty, 5.0)  # a word from its user
+        await asyncio.sleep(0.06)
+        server.stop_silent_streams()
+
+        stopped = {
+            e["stream_id"]: e["reason"] for e in events if e["event_type"] == "stream_stopped"
+        }
+        assert stopped == {paused: "paused", playing: "timeout"}
+        assert server.holds(chatty)
+
+    run(scenario)
+
+
+def test_a_snapshot_lists_each_stream_with_where_it_is() -> None:
+    async def scenario() -> None:
+        server = new_server(speed=1.0)
+        stream_id = start(server, position_s=42.0)
+        server.pause(stream_id)
+
+        [entry] = server.snapshot()
+
+        assert entry["stream_id"] == stream_id
+        assert (entry["user_id"], entry["session_id"], entry["video_id"]) == (
+            "u-1",
+            "sess-1",
+            "v00001",
+        )
+        assert entry["position_s"] == pytest.approx(42.0, abs=0.5)
+        assert entry["playing"] is False
+
+    run(scenario)

@@ -1,0 +1,419 @@
+"""The server group on Ray: router, autoscaler and keeper of its members, in one actor.
+
+One actor holds all three because they share one piece of state, the members and their
+streams, and an asyncio loop lets them share it without locks across processes:
+
+- the router places each new stream on the least-loaded serving server with room;
+- the autoscaler decides, every `scale_interval_s`, how many servers should serve
+  (`streamsim.servers.autoscaler`), and `scale_to` starts or drains servers to match;
+- the keeper polls each server's streams, retires a drained server, and when a server's
+  actor dies it speaks for it (`stream_stopped` with reason `server_lost` for each stream
+  it held) and starts a replacement, as a Kubernetes ReplicaSet would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import ray
+from aiohttp import web
+from ray.actor import ActorHandle
+from ray.exceptions import RayActorError, RayError
+
+from streamsim.bus import Emitter
+from streamsim.clock import SiteClock
+from streamsim.events import EventType, Source, new_event
+from streamsim.servers.actors import ServerActor
+from streamsim.servers.autoscaler import Change, Decision, Load, Policy, Recommendation, decide
+from streamsim.settings import ServersSettings, Settings
+from streamsim.webserve import serve
+
+log = logging.getLogger(__name__)
+
+POLL_EVERY_S = 0.5  # real seconds between two looks at every server's streams
+CALL_TIMEOUT_S = 10.0  # a server that takes longer to answer the group is unwell
+START_TIMEOUT_S = 90.0  # Ray may need to start a worker process, or wait for room
+
+
+@dataclass
+class Member:
+    """One server as the group knows it: where it is, and the streams it last reported."""
+
+    server_id: str
+    actor: ActorHandle
+    url: str
+    node_id: str
+    pid: int
+    streams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    draining_since: float | None = None  # site time the drain began
+
+    @property
+    def load(self) -> int:
+        return len(self.streams)
+
+    @property
+    def serving(self) -> bool:
+        return self.draining_since is None
+
+
+def policy_from(servers: ServersSettings) -> Policy:
+    return Policy(
+        target_utilisation=servers.target_utilisation,
+        tolerance=servers.tolerance,
+        low_water_utilisation=servers.low_water_utilisation,
+        min_servers=servers.min_servers,
+        max_servers=max(servers.min_servers, servers.max_servers),
+        scale_down_window_s=servers.scale_down_window_s,
+        rate_period_s=servers.rate_period_s,
+        scale_up_max_step=servers.scale_up_max_step,
+        scale_down_max_step=servers.scale_down_max_step,
+    )
+
+
+@ray.remote(max_restarts=0)
+class ServerGroup:
+    """The router in front of the servers, with the autoscaler that sizes them."""
+
+    def __init__(self, settings: Settings, clock: SiteClock) -> None:
+        self._settings = settings
+        self._servers = settings.servers
+        self._clock = clock
+        self._policy = policy_from(settings.servers)
+        self._emitter = Emitter(settings.kafka.bootstrap, Source.SERVER)
+        self._members: list[Member] = []
+        self._desired = 0
+        self._next_id = 1
+        self._sizing = asyncio.Lock()
+        self._recommendations: list[Recommendation] = []
+        self._changes: list[Change] = []
+        self._last_decision: dict[str, Any] | None = None
+        self._refused = 0
+        self._runner: web.AppRunner | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopped_counts: list[dict[str, dict[str, int]]] = []
+
+    async def start(self) -> str:
+        """Start at `min_servers` and let the autoscaler take it from there."""
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        await self.scale_to(self._policy.min_servers)
+        # Seeded so the first window cannot shrink the group below what it started with.
+        self._recommendations.append(Recommendation(self._clock.now(), self._desired))
+        self._spawn(self._keep_members())
+        self._spawn(self._autoscale())
+        self._runner, port = await serve(
+            self._router_app(), self._servers.host, self._servers.router_port
+        )
+        return f"http://{self._servers.host}:{port}"
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- sizing -------------------------------------------------------------------------
+
+    def _serving(self) -> list[Member]:
+        return [m for m in self._members if m.serving]
+
+    async def scale_to(self, count: int) -> int:
+        """Start or drain servers until `count` serve; the autoscaler decides `count`."""
+        self._desired = max(0, count)
+        async with self._sizing:
+            while len(self._serving()) < self._desired:
+                if not await self._add_server():
+                    break  # Ray could not place it; the next decision or loss tries again
+            while len(self._serving()) > self._desired:
+                await self._drain(min(self._serving(), key=lambda m: m.load))
+        return len(self._serving())
+
+    async def _add_server(self) -> bool:
+        server_id = f"server-{self._next_id}"
+        self._next_id += 1
+        options: dict[str, Any] = {
+            "name": f"streamsim-{server_id}",
+            "num_cpus": self._servers.cpus_per_server,
+        }
+        if self._servers.spread_across_nodes:
+            options["scheduling_strategy"] = "SPREAD"
+        actor = ServerActor.options(**options).remote(  # type: ignore[attr-defined]
+            server_id, self._settings, self._clock
+        )
+        try:
+            info = await asyncio.wait_for(actor.start.remote(), START_TIMEOUT_S)
+        except (TimeoutError, RayError) as error:
+            log.warning("%s did not start: %r", server_id, error)
+            ray.kill(actor)
+            return False
+        self._members.append(Member(server_id, actor, info["url"], info["node_id"], info["pid"]))
+        log.info("%s serving at %s on node %s", server_id, info["url"], info["node_id"])
+        return True
+
+    async def _drain(self, member: Member) -> None:
+        """No new streams go to it; it stops once its last stream ends, or at the bound."""
+        member.draining_since = self._clock.now()
+        try:
+            await asyncio.wait_for(member.actor.drain.remote(), CALL_TIMEOUT_S)
+        except (TimeoutError, RayError) as error:
+            log.warning("%s did not take the drain: %r", member.server_id, error)
+
+    async def _retire(self, member: Member) -> None:
+        """Stop a server for good and keep what it emitted for the run summary."""
+        if member in self._members:
+            self._members.remove(member)
+        try:
+            counts: dict[str, dict[str, int]] = await asyncio.wait_for(
+                member.actor.stop.remote(), 60
+            )
+            self._stopped_counts.append(counts)
+        except (TimeoutError, RayError) as error:
+            log.warning("%s did not stop cleanly: %r", member.server_id, error)
+        ray.kill(member.actor)
+        log.info("%s stopped", member.server_id)
+
+    # --- the autoscaler -----------------------------------------------------------------
+
+    async def _autoscale(self) -> None:
+        while True:
+            await self._clock.sleep(self._servers.scale_interval_s)
+            try:
+                await self.decide_once()
+            except Exception:  # a bad round must not end autoscaling for the run
+                log.exception("the autoscaler's round failed")
+
+    async def decide_once(self) -> Decision:
+        """One round: observe, decide by the pure rule, say so, act."""
+        serving, now = self._serving(), self._clock.now()
+        streams = sum(m.load for m in serving)
+        utilisation = Load.of(now, len(serving), streams, self._servers.capacity).utilisation
+        # The rule multiplies the size the group is meant to have, as the HPA uses the
+        # replica count, so a server being replaced is not taken for a lasting shrink.
+        load = Load(now, max(self._desired, len(serving)), utilisation)
+        decision = decide(load, self._recommendations, self._changes, self._policy)
+        self._remember(decision, now)
+        self._emit_decision(decision, now, streams)
+        if decision.delta:
+            log.info("scaling %d -> %d (%s)", decision.current, decision.desired, decision.reason)
+            await self.scale_to(decision.desired)
+        return decision
+
+    def _remember(self, decision: Decision, now: float) -> None:
+        """Keep only the history the window and the rate period can still look at."""
+        self._recommendations.append(decision.recommendation)
+        if decision.delta:
+            self._changes.append(Change(now, decision.delta))
+        window = self._policy.scale_down_window_s
+        self._recommendations = [r for r in self._recommendations if now - r.at_s < window]
+        period = self._policy.rate_period_s
+        self._changes = [c for c in self._changes if now - c.at_s < period]
+
+    def _emit_decision(self, decision: Decision, now: float, streams: int) -> None:
+        fields: dict[str, Any] = {
+            "servers": decision.current,
+            "serving_servers": len(self._serving()),
+            "desired_servers": decision.desired,
+            "draining_servers": len(self._members) - len(self._serving()),
+            "streams": streams,
+            "capacity": self._servers.capacity,
+            "utilisation": decision.utilisation,
+            "target_utilisation": self._policy.target_utilisation,
+            "reason": str(decision.reason),
+        }
+        self._last_decision = fields
+        self._emitter.emit(
+            new_event(
+                EventType.SCALING_DECIDED,
+                Source.SERVER,
+                site_time=now,
+                run_id=self._settings.run_id,
+                **fields,
+            )
+        )
+
+    # --- keeping the members ------------------------------------------------------------
+
+    async def _keep_members(self) -> None:
+        """Users stop streams on the servers directly, so the group looks at each server."""
+        while True:
+            try:
+                await asyncio.gather(*(self._look_at(m) for m in list(self._members)))
+            except Exception:  # one bad look must not blind the group for the run
+                log.exception("looking at the servers failed")
+            await asyncio.sleep(POLL_EVERY_S)
+
+    async def _look_at(self, member: Member) -> None:
+        asked_at = time.monotonic()
+        try:
+            snapshot: list[dict[str, Any]] = await asyncio.wait_for(
+                member.actor.snapshot.remote(), CALL_TIMEOUT_S
+            )
+        except RayActorError as error:
+            await self._lost(member, error)
+            return
+        except (TimeoutError, RayError) as error:
+            log.warning("%s did not report its streams: %r", member.server_id, error)
+            return
+        # Placements made while the snapshot travelled are not in it yet: keep them.
+        recent = {k: v for k, v in member.streams.items() if v.get("placed_at", 0) > asked_at}
+        member.streams = {s["stream_id"]: s for s in snapshot} | recent
+        if not member.serving and (member.load == 0 or self._drain_overdue(member)):
+            await self._retire(member)
+
+    def _drain_overdue(self, member: Member) -> bool:
+        assert member.draining_since is not None
+        return self._clock.now() - member.draining_since > self._servers.drain_timeout_s
+
+    async def _lost(self, member: Member, error: Exception) -> None:
+        """A dead server says nothing: the group reports its streams and replaces it."""
+        if member not in self._members:
+            return
+        self._members.remove(member)
+        log.warning("%s is lost with %d streams: %r", member.server_id, member.load, error)
+        now = self._clock.now()
+        for stream in member.streams.values():
+            self._emit_lost_stream(member, stream, now)
+        self._emit(
+            EventType.SERVER_STOPPED,
+            now,
+            server_id=member.server_id,
+            reason="server_lost",
+            streams_lost=member.load,
+            reported_by="group",
+        )
+        self._spawn(self._heal())
+
+    async def _heal(self) -> None:
+        """Back to the size the autoscaler last asked for, without waiting for its round."""
+        await self.scale_to(self._desired)
+
+    def _emit_lost_stream(self, member: Member, stream: dict[str, Any], now: float) -> None:
+        position = float(stream.get("position_s", 0.0))
+        if stream.get("playing", True):
+            position += max(0.0, now - float(stream.get("site_time", now)))
+        self._emit(
+            EventType.STREAM_STOPPED,
+            now,
+            user_id=stream["user_id"],
+            session_id=stream["session_id"],
+            server_id=member.server_id,
+            stream_id=stream["stream_id"],
+            video_id=stream["video_id"],
+            position_s=round(position, 3),
+            reason="server_lost",
+            reported_by="group",
+        )
+
+    def _emit(self, kind: EventType, now: float, **fields: Any) -> None:
+        user_id, session_id = fields.pop("user_id", None), fields.pop("session_id", None)
+        self._emitter.emit(
+            new_event(
+                kind,
+                Source.SERVER,
+                site_time=now,
+                run_id=self._settings.run_id,
+                user_id=user_id,
+                session_id=session_id,
+                **fields,
+            )
+        )
+
+    # --- routing ------------------------------------------------------------------------
+
+    def _candidates(self) -> list[Member]:
+        capacity = self._servers.capacity
+        open_members = [m for m in self._serving() if m.load < capacity]
+        return sorted(open_members, key=lambda m: m.load)
+
+    async def route(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Least loaded first; a server that refuses or fails passes the stream on."""
+        assert self._http is not None
+        for member in self._candidates():
+            try:
+                async with self._http.post(f"{member.url}/streams", json=body) as answer:
+                    reply = await answer.json()
+            except (aiohttp.ClientError, TimeoutError, ValueError):
+                continue  # gone or unwell: the keeper finds out which
+            if answer.status == 201:
+                self._placed(member, reply, body)
+                return 201, {**reply, "server_url": member.url}
+            if answer.status != 503:
+                return answer.status, reply  # the request itself is wrong
+        self._refused += 1
+        return 503, {"error": "every server is full"}
+
+    def _placed(self, member: Member, reply: dict[str, Any], body: dict[str, Any]) -> None:
+        member.streams[reply["stream_id"]] = {
+            "stream_id": reply["stream_id"],
+            "user_id": body.get("user_id"),
+            "session_id": body.get("session_id"),
+            "video_id": body.get("video_id"),
+            "position_s": body.get("position_s", 0.0),
+            "playing": True,
+            "site_time": self._clock.now(),
+            "placed_at": time.monotonic(),
+        }
+
+    def _router_app(self) -> web.Application:
+        async def start_stream(request: web.Request) -> web.Response:
+            try:
+                body = await request.json()
+            except ValueError:
+                return web.json_response({"error": "the body is not JSON"}, status=400)
+            status, reply = await self.route(body)
+            return web.json_response(reply, status=status)
+
+        async def health(_: web.Request) -> web.Response:
+            return web.json_response(await self.describe())
+
+        app = web.Application()
+        app.router.add_post("/streams", start_stream)
+        app.router.add_get("/health", health)
+        return app
+
+    # --- the outside view ---------------------------------------------------------------
+
+    async def describe(self) -> dict[str, Any]:
+        capacity = self._servers.capacity
+        serving = self._serving()
+        streams = sum(m.load for m in serving)
+        return {
+            "servers": [
+                {
+                    "server_id": m.server_id,
+                    "url": m.url,
+                    "node_id": m.node_id,
+                    "pid": m.pid,
+                    "state": "serving" if m.serving else "draining",
+                    "streams": m.load,
+                    "utilisation": round(m.load / capacity, 4),
+                }
+                for m in self._members
+            ],
+            "capacity_per_server": capacity,
+            "desired_servers": self._desired,
+            "min_servers": self._policy.min_servers,
+            "max_servers": self._policy.max_servers,
+            "target_utilisation": self._policy.target_utilisation,
+            "utilisation": round(streams / (len(serving) * capacity), 4) if serving else 0.0,
+            "refused_starts": self._refused,
+            "last_decision": self._last_decision,
+        }
+
+    async def stop(self) -> list[dict[str, dict[str, int]]]:
+        """Stop every server; return each one's counts, those already gone and the group's."""
+        for task in list(self._tasks):
+            task.cancel()
+        for member in list(self._members):
+            await self._retire(member)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._http is not None:
+            await self._http.close()
+        await asyncio.to_thread(self._emitter.close)
+        return [*self._stopped_counts, self._emitter.counts()]
