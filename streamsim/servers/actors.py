@@ -51,8 +51,10 @@ class ServerActor:
         node_id = ray.get_runtime_context().get_node_id()
         return {"url": f"http://{host}:{port}", "node_id": node_id, "pid": os.getpid()}
 
-    async def snapshot(self) -> list[dict[str, Any]]:
-        return self._server.snapshot() if self._server else []
+    async def snapshot(self) -> dict[str, Any]:
+        """Its streams, and its emitted counts, in one call for the group's regular look."""
+        streams = self._server.snapshot() if self._server else []
+        return {"streams": streams, "emitted": self._emitter.counts()["emitted"]}
 
     async def drain(self) -> None:
         if self._server is not None:

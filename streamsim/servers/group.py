@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,6 +52,7 @@ class Member:
     node_id: str
     pid: int
     streams: dict[str, dict[str, Any]] = field(default_factory=dict)
+    emitted: dict[str, int] = field(default_factory=dict)  # by event type, as last reported
     draining_since: float | None = None  # site time the drain began
 
     @property
@@ -250,7 +252,7 @@ class ServerGroup:
     async def _look_at(self, member: Member) -> None:
         asked_at = time.monotonic()
         try:
-            snapshot: list[dict[str, Any]] = await asyncio.wait_for(
+            snapshot: dict[str, Any] = await asyncio.wait_for(
                 member.actor.snapshot.remote(), CALL_TIMEOUT_S
             )
         except RayActorError as error:
@@ -261,7 +263,8 @@ class ServerGroup:
             return
         # Placements made while the snapshot travelled are not in it yet: keep them.
         recent = {k: v for k, v in member.streams.items() if v.get("placed_at", 0) > asked_at}
-        member.streams = {s["stream_id"]: s for s in snapshot} | recent
+        member.streams = {s["stream_id"]: s for s in snapshot["streams"]} | recent
+        member.emitted = snapshot["emitted"]
         if not member.serving and (member.load == 0 or self._drain_overdue(member)):
             await self._retire(member)
 
@@ -403,7 +406,20 @@ class ServerGroup:
             "utilisation": round(streams / (len(serving) * capacity), 4) if serving else 0.0,
             "refused_starts": self._refused,
             "last_decision": self._last_decision,
+            "emitted": dict(self._emitted()),
         }
+
+    def _emitted(self) -> Counter[str]:
+        """Events emitted by type: live servers (as last reported), stopped ones, the group.
+
+        A lost server's events since its last report are missing, as it can no longer say.
+        """
+        total: Counter[str] = Counter(self._emitter.counts()["emitted"])
+        for member in self._members:
+            total.update(member.emitted)
+        for counts in self._stopped_counts:
+            total.update(counts.get("emitted", {}))
+        return total
 
     async def stop(self) -> list[dict[str, dict[str, int]]]:
         """Stop every server; return each one's counts, those already gone and the group's."""

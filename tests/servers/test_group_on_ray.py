@@ -186,6 +186,7 @@ def test_the_group_grows_before_full_shrinks_without_cuts_and_heals(settings: Se
     assert_no_stream_was_cut(events)
     assert_the_lost_servers_streams_started_again_elsewhere(events, crowd, victim)
     assert_servers_ran_on_the_second_node(settings, seen)
+    assert sum(seen[-1]["emitted"].values()) > 0  # the router reports what servers emitted
 
 
 def grow_past_one_server(group: ActorHandle, crowd: Crowd, seen: list[dict[str, Any]]) -> None:
@@ -305,4 +306,6 @@ def assert_servers_ran_on_the_second_node(settings: Settings, seen: list[dict[st
     nodes = {n["node_id"]: n["is_head"] for n in alive_nodes(settings)}
     used = {server["node_id"] for state in seen for server in state["servers"]}
     assert any(not nodes.get(node, True) for node in used), (nodes, used)
+    urls = {server["url"] for state in seen for server in state["servers"]}
+    assert all(url.startswith("http://127.0.0.1:") for url in urls), urls  # loopback only
     assert dashboard(settings).startswith("http://127.0.0.1:")
