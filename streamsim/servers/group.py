@@ -329,9 +329,15 @@ class ServerGroup:
     # --- routing ------------------------------------------------------------------------
 
     def _candidates(self) -> list[Member]:
+        """Least loaded first; the servers' own 503s are the final word on room.
+
+        The group's counts lag stops users send straight to the servers (until the next
+        look), so when every server seems full the least loaded is still asked once.
+        """
         capacity = self._servers.capacity
-        open_members = [m for m in self._serving() if m.load < capacity]
-        return sorted(open_members, key=lambda m: m.load)
+        by_load = sorted(self._serving(), key=lambda m: m.load)
+        with_room = [m for m in by_load if m.load < capacity]
+        return with_room or by_load[:1]
 
     async def route(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Least loaded first; a server that refuses or fails passes the stream on."""
