@@ -1,14 +1,14 @@
 # Two commands: `make run` starts the whole stack, `make test` runs the whole suite.
 # Both install what is missing first, as on a new machine.
 
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 KAFKA_LIBS := kafka/libs
 
-.PHONY: run test install browser lint clean-state
+.PHONY: run test install install-stack java browser lint clean-state
 
-run: install
+run: install-stack
 	$(BIN)/streamsim up $(ARGS)
 
 test: install
@@ -17,22 +17,27 @@ test: install
 	$(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-install: $(VENV)/.installed $(KAFKA_LIBS)/.installed browser
+# What `make run` needs; the tests need a browser besides.
+install-stack: $(VENV)/.installed java $(KAFKA_LIBS)/.installed
+install: install-stack browser
+
+# Java 17 and Maven, through apt when missing: checked on every make, it costs nothing.
+java:
+	@bash kafka/install-prerequisites.sh
 
 # Debian's Chromium, for the orchestrator page's browser test; apt only when it is missing.
 browser:
 	@bash tools/install-browser.sh
 
 $(VENV)/.installed: pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "streamsim needs $(PYTHON): install Python 3.11 and run make again"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { echo "streamsim needs Python 3.11 (found: $(PYTHON)); install it and run make again"; exit 1; }
 	@echo "==> creating $(VENV) and installing streamsim with its dependencies (about a minute)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check --progress-bar on --upgrade pip
 	$(BIN)/pip install --disable-pip-version-check --progress-bar on -e '.[dev]'
 	touch $@
 
-$(KAFKA_LIBS)/.installed: kafka/pom.xml
-	@bash kafka/install-prerequisites.sh
+$(KAFKA_LIBS)/.installed: kafka/pom.xml | java
 	@echo "==> resolving the Apache Kafka broker jars from Maven Central"
 	mvn -B -ntp -f kafka/pom.xml dependency:copy-dependencies -DoutputDirectory=libs -DincludeScope=runtime
 	touch $@

@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 import time
+import tomllib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from pydantic import ValidationError
 from streamsim.settings import Settings, load_settings
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(with_benchmarks: bool = True) -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="streamsim", description=__doc__)
     root.add_argument("--state-dir", type=Path, help="where data and logs live (.state)")
     commands = root.add_subparsers(dest="command", required=True)
@@ -39,7 +40,10 @@ def parser() -> argparse.ArgumentParser:
     change = actions.add_parser("set", help="change settings, e.g. max_rate=50 period_s=120")
     change.add_argument("assignments", nargs="+", metavar="key=value")
 
-    add_bench_commands(commands)
+    if with_benchmarks:
+        add_bench_commands(commands)
+    else:
+        commands.add_parser("bench", help="measure a part; prints JSON (see `bench --help`)")
 
     commands.add_parser("sink", help="(run by `up`) the Kafka to Parquet sink")
     commands.add_parser("orchestrator", help="(run by `up`) the user-spawning orchestrator")
@@ -94,9 +98,19 @@ def run_up(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
+    from streamsim.stack.record import read_stack_record
     from streamsim.stack.status import collect, render
 
-    report = collect(settings_from(args))
+    settings = settings_from(args)
+    stack = read_stack_record(settings)
+    if stack is None:
+        not_running = f"streamsim is not running with the state folder {settings.state}"
+        if args.json:
+            print(json.dumps({"healthy": False, "running": False, "detail": not_running}))
+        else:
+            print(f"{not_running} (start it with `make run`, or give --state-dir)")
+        return 1
+    report = collect(settings, stack)
     print(render(report, args.json))
     return 0 if all(h.healthy for h in report) else 1
 
@@ -125,7 +139,9 @@ def run_config(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     from streamsim.errors import StreamsimError
 
-    args = parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    # The benchmarks import Ray and more; only a `bench` command pays for loading them.
+    args = parser(with_benchmarks="bench" in arguments).parse_args(arguments)
     try:
         if args.command == "up":
             return run_up(args)
@@ -144,12 +160,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from streamsim.orchestrator.main import main as orchestrator_main
 
         return orchestrator_main()
-    except (StreamsimError, ValidationError) as error:
+    except (StreamsimError, ValidationError, tomllib.TOMLDecodeError) as error:
         print(f"streamsim: {one_line(error)}", file=sys.stderr)
         return 1
 
 
 def one_line(error: Exception) -> str:
+    if isinstance(error, tomllib.TOMLDecodeError):
+        return f"the settings file is not valid TOML: {error}"
     if isinstance(error, ValidationError):
         problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()]
         return "invalid setting: " + "; ".join(problems)

@@ -9,12 +9,13 @@ users already have them set for their clusters: `KAFKA_BOOTSTRAP_SERVERS` and `R
 
 from __future__ import annotations
 
+import difflib
 import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,10 +23,18 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from streamsim.errors import StreamsimError
+
 LOOPBACK = "127.0.0.1"
 
 
-class KafkaSettings(BaseModel):
+class Part(BaseModel):
+    """A part's settings: a misspelt key is an error, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class KafkaSettings(Part):
     """The event bus: a local broker unless `bootstrap_servers` names a cluster."""
 
     bootstrap_servers: str | None = Field(
@@ -48,7 +57,7 @@ class KafkaSettings(BaseModel):
         return self.bootstrap_servers is None
 
 
-class RaySettings(BaseModel):
+class RaySettings(Part):
     """The cluster engine: a local head on loopback unless `address` names a cluster."""
 
     address: str | None = Field(default=None, description="An existing Ray cluster to join.")
@@ -58,7 +67,7 @@ class RaySettings(BaseModel):
     num_cpus: int = Field(default=2, ge=1, description="CPUs the local head offers to Ray.")
 
 
-class UsersSettings(BaseModel):
+class UsersSettings(Part):
     """The user service: one simulated user per `POST /users`."""
 
     host: str = LOOPBACK
@@ -78,7 +87,7 @@ class UsersSettings(BaseModel):
     )
 
 
-class ServersSettings(BaseModel):
+class ServersSettings(Part):
     """The streaming servers, the router in front of them, and the autoscaler sizing them.
 
     Durations are in site seconds. The autoscaler follows the Kubernetes HPA rule; see
@@ -122,7 +131,7 @@ MAX_RATE_LIMIT = 10_000.0  # users per site second
 PERIOD_LIMITS_S = (1.0, 86_400.0)  # from one site second to one site day
 
 
-class WaveSettings(BaseModel):
+class WaveSettings(Part):
     """What the person running a simulation changes while it runs (page, API, CLI)."""
 
     max_rate: float = Field(
@@ -171,7 +180,7 @@ class OrchestratorSettings(WaveSettings):
     )
 
 
-class SinkSettings(BaseModel):
+class SinkSettings(Part):
     """The Kafka consumer group that writes the lake."""
 
     group_id: str = "streamsim-sink"
@@ -179,7 +188,7 @@ class SinkSettings(BaseModel):
     batch_max_seconds: float = Field(default=2.0, gt=0)
 
 
-class PipelineSettings(BaseModel):
+class PipelineSettings(Part):
     """Dagster and the SQLMesh project it runs."""
 
     host: str = LOOPBACK
@@ -246,6 +255,7 @@ class Settings(BaseSettings):
 
 def load_settings(**overrides: object) -> Settings:
     """Read settings, letting the two cluster variables people already use take effect."""
+    check_environment_names()
     settings = Settings(**overrides)  # type: ignore[arg-type]
     kafka_cluster = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if kafka_cluster:
@@ -254,3 +264,23 @@ def load_settings(**overrides: object) -> Settings:
     if ray_cluster:
         settings.ray.address = ray_cluster
     return settings
+
+
+def known_environment_names() -> set[str]:
+    names = {"STREAMSIM_CONFIG"}
+    for field, info in Settings.model_fields.items():
+        names.add(f"STREAMSIM_{field.upper()}")
+        part = info.annotation
+        if isinstance(part, type) and issubclass(part, BaseModel):
+            names.update(f"STREAMSIM_{field.upper()}__{sub.upper()}" for sub in part.model_fields)
+    return names
+
+
+def check_environment_names() -> None:
+    """A misspelt variable would otherwise be ignored without a word."""
+    known = known_environment_names()
+    for name in sorted(os.environ):
+        if name.startswith("STREAMSIM_") and name.upper() not in known:
+            close = difflib.get_close_matches(name.upper(), known, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise StreamsimError(f"unknown setting {name} in the environment{hint}")

@@ -7,25 +7,28 @@ from typing import Any
 
 import duckdb
 
+from streamsim.errors import StreamsimError
 from streamsim.settings import Settings
-from streamsim.stack.errors import StackError
 
 
 def query(settings: Settings, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run `sql` read-only: the serving copy is what BI reads, never the pipeline's file."""
+    if not sql.strip():
+        raise StreamsimError('no query given: streamsim sql "SELECT …"')
     path = settings.serving_path
     if not path.exists():
-        raise StackError(
+        raise StreamsimError(
             f"no warehouse at {path} yet: start the stack (`streamsim up`) and wait for the "
             "first pipeline run"
         )
     try:
         with duckdb.connect(str(path), read_only=True) as db:
             result = db.execute(sql)
-            columns = [d[0] for d in result.description or []]
-            return columns, result.fetchall()
+            if result.description is None:
+                return [], []
+            return [d[0] for d in result.description], result.fetchall()
     except duckdb.Error as error:
-        raise StackError(f"query failed: {str(error).splitlines()[0]}") from None
+        raise StreamsimError(f"query failed: {str(error).splitlines()[0]}") from None
 
 
 def render_rows(columns: list[str], rows: list[tuple[Any, ...]], as_json: bool) -> str:
@@ -42,3 +45,16 @@ def render_rows(columns: list[str], rows: list[tuple[Any, ...]], as_json: bool) 
     lines.insert(1, "-+-".join("-" * w for w in widths))
     lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
     return "\n".join(lines)
+
+
+def warehouse_count(settings: Settings, run_id: str | None = None) -> int | None:
+    """Events queryable now (of one run, when given); None before the first pipeline run."""
+    if not settings.serving_path.exists():
+        return None
+    where, params = ("WHERE run_id = ?", [run_id]) if run_id else ("", [])
+    try:
+        with duckdb.connect(str(settings.serving_path), read_only=True) as db:
+            row = db.execute(f"SELECT count(*) FROM staging.events {where}", params).fetchone()
+    except duckdb.Error:
+        return None
+    return int(row[0]) if row else 0

@@ -10,8 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from streamsim.errors import StreamsimError
 from streamsim.settings import load_settings
-from streamsim.stack.errors import StackError
 from streamsim.warehouse_query import query, render_rows
 
 COLUMNS = ["video_id", "plays", "country"]
@@ -67,5 +67,5 @@ def test_a_query_reads_the_serving_copy_read_only(tmp_path: Path) -> None:
         db.execute("CREATE TABLE t AS SELECT 1 AS n")
 
     assert query(settings, "SELECT n, n + 1 AS m FROM t") == (["n", "m"], [(1, 2)])
-    with pytest.raises(StackError, match="query failed"):
+    with pytest.raises(StreamsimError, match="query failed"):
         query(settings, "INSERT INTO t VALUES (2)")

@@ -36,7 +36,8 @@ def wait_for_broker(bootstrap: str, timeout_s: float = 60.0) -> KafkaAdminClient
 
 def ensure_topics(kafka: KafkaSettings) -> list[str]:
     """Create any missing topic; returns the names of those it created."""
-    admin = wait_for_broker(kafka.bootstrap)
+    # A cluster named by the user should already be up: a short wait says so sooner.
+    admin = wait_for_broker(kafka.bootstrap, timeout_s=60.0 if kafka.is_local else 15.0)
     try:
         existing = set(admin.list_topics())
         retention_ms = str(kafka.retention_hours * 3600 * 1000)

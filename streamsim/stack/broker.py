@@ -28,8 +28,9 @@ def java_binary() -> str:
     java = shutil.which("java")
     if java is None:
         raise StackError(
-            "Java is not installed; the Kafka broker needs Java 17+: run `make install` "
-            "(it installs openjdk-17 through apt), or set KAFKA_BOOTSTRAP_SERVERS"
+            "Java is not installed; the Kafka broker needs Java 17+: run "
+            "`bash kafka/install-prerequisites.sh` (apt-get install openjdk-17-jre-headless), "
+            "or set KAFKA_BOOTSTRAP_SERVERS to use a running cluster"
         )
     found = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
     match = re.search(r'version "(\d+)', found)

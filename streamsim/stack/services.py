@@ -52,10 +52,27 @@ def dagster_processes(settings: Settings) -> list[Process]:
     ]
 
 
-def check_service_ports(settings: Settings) -> None:
-    ensure_port_free(settings.pipeline.host, settings.pipeline.port, "STREAMSIM_PIPELINE__PORT")
-    orchestrator = settings.orchestrator
-    ensure_port_free(orchestrator.host, orchestrator.port, "STREAMSIM_ORCHESTRATOR__PORT")
+def check_ports(settings: Settings) -> None:
+    """Every port this run will listen on, checked before anything starts."""
+    s = settings
+    wanted = [
+        (s.users.host, s.users.port, "STREAMSIM_USERS__PORT"),
+        (s.servers.host, s.servers.router_port, "STREAMSIM_SERVERS__ROUTER_PORT"),
+        (s.orchestrator.host, s.orchestrator.port, "STREAMSIM_ORCHESTRATOR__PORT"),
+        (s.pipeline.host, s.pipeline.port, "STREAMSIM_PIPELINE__PORT"),
+    ]
+    if s.kafka.is_local:
+        wanted += [
+            (s.kafka.host, s.kafka.port, "STREAMSIM_KAFKA__PORT"),
+            (s.kafka.host, s.kafka.controller_port, "STREAMSIM_KAFKA__CONTROLLER_PORT"),
+        ]
+    if s.ray.address is None:
+        wanted += [
+            (s.ray.host, s.ray.port, "STREAMSIM_RAY__PORT"),
+            (s.ray.host, s.ray.dashboard_port, "STREAMSIM_RAY__DASHBOARD_PORT"),
+        ]
+    for host, port, setting in wanted:
+        ensure_port_free(host, port, setting)
 
 
 def start_and_wait(process: Process, host: str, port: int, what: str, timeout_s: float) -> None:

@@ -49,8 +49,14 @@ class Simulation:
 
     def _connect(self) -> None:
         host, _, port = self._address.rpartition(":")
+        if not host or not port.isdigit() or "://" in self._address:
+            raise StackError(
+                f"RAY_ADDRESS={self._address} is not a head's address: give it as host:port "
+                "(the port `ray start --head` printed; Ray Client ray:// addresses and `auto` "
+                "are not supported)"
+            )
         # ray.init retries an unreachable address for minutes; say so at once instead.
-        if port.isdigit() and not wait_until_open(host, int(port), timeout_s=10.0):
+        if not wait_until_open(host, int(port), timeout_s=10.0):
             raise StackError(
                 f"no Ray cluster answers at {self._address}; check RAY_ADDRESS, or unset it "
                 "to let streamsim start its own head"

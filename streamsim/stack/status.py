@@ -9,6 +9,8 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import psutil
+
 from streamsim.settings import Settings
 from streamsim.stack.processes import port_open
 
@@ -30,8 +32,8 @@ def http_json(url: str, timeout_s: float = 3.0) -> Any:
 def check_http(component: str, url: str, describe: Any = None) -> Health:
     try:
         body = http_json(url)
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        return Health(component, False, f"{url}: {error}")
+    except (urllib.error.URLError, OSError, ValueError):
+        return Health(component, False, f"not answering at {url}")
     return Health(component, True, describe(body) if describe else url)
 
 
@@ -41,17 +43,22 @@ def check_port(component: str, address: str) -> Health:
     return Health(component, ok, f"{address} {'answers' if ok else 'does not answer'}")
 
 
-def check_sink(settings: Settings) -> Health:
+def check_sink(settings: Settings, pid: int | None) -> Health:
+    """Alive by its process, current by its status file (rewritten every batch or 10 s)."""
     from streamsim.sink import read_status
 
+    if pid is None or not psutil.pid_exists(pid):
+        return Health("sink", False, "its process is not running")
     status = read_status(settings)
-    if status is None:
-        return Health("sink", False, "no status written yet")
+    if status is None or status.get("pid") != pid:
+        return Health("sink", False, "running, but has written no status yet")
     age = time.time() - status_time(status)
     healthy = status.get("state") == "running" and age < SINK_STALE_S
-    landed = sum(status.get("landed", {}).values())
     return Health(
-        "sink", healthy, f"{status.get('state')}, {landed} events landed, status {age:.0f} s old"
+        "sink",
+        healthy,
+        f"{status.get('state')}, {status.get('events_total', 0)} events landed since it "
+        f"started, {status.get('quarantined_total', 0)} quarantined, status {age:.0f} s old",
     )
 
 
@@ -64,16 +71,22 @@ def status_time(status: dict[str, Any]) -> float:
         return 0.0
 
 
-def check_warehouse(settings: Settings) -> Health:
-    from streamsim.stack.up import warehouse_count
+def check_warehouse(settings: Settings, run_id: str) -> Health:
+    from streamsim.warehouse_query import warehouse_count
 
-    if not settings.serving_path.exists():
+    this_run = warehouse_count(settings, run_id)
+    if this_run is None:
         return Health("warehouse", False, "no serving copy yet (the first pipeline run makes it)")
-    return Health("warehouse", True, f"{warehouse_count(settings)} events queryable")
+    return Health(
+        "warehouse",
+        True,
+        f"{this_run} events of run {run_id} queryable, {warehouse_count(settings)} in all",
+    )
 
 
-def collect(settings: Settings) -> list[Health]:
+def collect(settings: Settings, stack: dict[str, Any]) -> list[Health]:
     s = settings
+    pids = stack.get("pids", {})
     return [
         check_port("kafka", s.kafka.bootstrap.split(",")[0]),
         check_http(
@@ -94,13 +107,13 @@ def collect(settings: Settings) -> list[Health]:
             f"http://{s.orchestrator.host}:{s.orchestrator.port}/api/stats",
             lambda b: f"rate {b['requested_rate']}/s, {b['counts']}",
         ),
-        check_sink(settings),
+        check_sink(settings, pids.get("sink")),
         check_http(
             "dagster",
             f"http://{s.pipeline.host}:{s.pipeline.port}/server_info",
             lambda b: f"Dagster {b.get('dagster_version')}",
         ),
-        check_warehouse(settings),
+        check_warehouse(settings, str(stack.get("run_id"))),
     ]
 
 
@@ -126,7 +139,11 @@ def describe_servers(body: dict[str, Any]) -> str:
 def render(report: list[Health], as_json: bool) -> str:
     if as_json:
         return json.dumps(
-            {"healthy": all(h.healthy for h in report), "components": [asdict(h) for h in report]},
+            {
+                "healthy": all(h.healthy for h in report),
+                "running": True,
+                "components": [asdict(h) for h in report],
+            },
             indent=2,
         )
     return "\n".join(

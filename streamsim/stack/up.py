@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
 import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -20,8 +23,9 @@ from streamsim.stack.broker import LocalBroker
 from streamsim.stack.errors import StackError
 from streamsim.stack.processes import Process
 from streamsim.stack.ray_head import LocalRayHead
+from streamsim.stack.record import stack_file, write_stack_record
 from streamsim.stack.services import (
-    check_service_ports,
+    check_ports,
     dagster_processes,
     orchestrator_process,
     sink_process,
@@ -29,6 +33,7 @@ from streamsim.stack.services import (
 )
 from streamsim.stack.simulation import Simulation
 from streamsim.stack.summary import RunSummary, summarise
+from streamsim.warehouse_query import warehouse_count
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +63,15 @@ class Stack:
     # --- start ------------------------------------------------------------------------
 
     def start(self) -> None:
-        check_service_ports(self.settings)
+        check_ports(self.settings)
+        self._write_stack_file("starting")
         self._step("Kafka", self._start_kafka)
         self._step("Ray", self._start_ray)
         self._step("simulators on Ray", self._start_simulation)
         self._step("sink", self.sink.start)
         self._step("Dagster", self._start_dagster)
         self._step("orchestrator", self._start_orchestrator)
-        self._write_stack_file()
+        self._write_stack_file("running")
 
     def _step(self, what: str, action: Callable[[], None]) -> None:
         began = time.monotonic()
@@ -100,7 +106,7 @@ class Stack:
     def urls(self) -> dict[str, str]:
         s = self.settings
         return {
-            "orchestrator": f"http://{s.orchestrator.host}:{s.orchestrator.port}/api/config",
+            "orchestrator": f"http://{s.orchestrator.host}:{s.orchestrator.port}/",
             "users": f"http://{s.users.host}:{s.users.port}/users",
             "router": f"http://{s.servers.host}:{s.servers.router_port}/health",
             "Ray dashboard": f"http://{s.ray.host}:{s.ray.dashboard_port}"
@@ -110,20 +116,21 @@ class Stack:
             "Kafka": s.kafka.bootstrap,
         }
 
-    def _write_stack_file(self) -> None:
+    def _write_stack_file(self, state: str = "running") -> None:
         processes: dict[str, int | None] = {p.name: p.pid for p in self._processes()}
         if self.broker:
             processes["kafka"] = self.broker.pid
         if self.ray_head:
             processes["ray-head"] = self.ray_head.pid
         stack = {
+            "state": state,
             "run_id": self.settings.run_id,
             "started_at": self.started_at.isoformat(),
             "speed": self.settings.speed,
             "urls": self.urls(),
             "pids": processes,
         }
-        stack_file(self.settings).write_text(json.dumps(stack, indent=2))
+        write_stack_record(self.settings, stack)
 
     def _processes(self) -> list[Process]:
         return [self.sink, *self.dagster, self.orchestrator]
@@ -131,12 +138,29 @@ class Stack:
     # --- while running ----------------------------------------------------------------
 
     def dead_parts(self) -> list[str]:
-        dead = [p.name for p in self._processes() if p.pid is not None and not p.alive()]
+        """Parts whose loss ends the run: the bus and the cluster hold what is in flight."""
+        dead = []
         if self.broker is not None and not self.broker.alive():
             dead.append("kafka")
         if self.ray_head is not None and not self.ray_head.alive():
             dead.append("ray-head")
         return dead
+
+    def restart_dead_processes(self) -> list[str]:
+        """The sink, Dagster and the orchestrator keep no state Kafka or disk does not hold.
+
+        A sink killed mid-batch re-reads what it had not committed, so starting it again
+        loses nothing; the same goes for the others. Each restart is said and logged.
+        """
+        restarted = []
+        for process in self._processes():
+            if process.pid is not None and not process.alive():
+                log.warning("%s exited; starting it again (log %s)", process.name, process.log_path)
+                process.start()
+                restarted.append(process.name)
+        if restarted:
+            self._write_stack_file()
+        return restarted
 
     def progress(self) -> str:
         if self.simulation is None:
@@ -148,7 +172,7 @@ class Stack:
         return (
             f"users active {users.get('active', 0)}, created "
             f"{users.get('totals', {}).get('created', 0)}; servers {len(servers)}, "
-            f"streams {streams}; warehouse events {warehouse_count(self.settings)}"
+            f"streams {streams}; {queryable(self.settings)}"
         )
 
     # --- stop -------------------------------------------------------------------------
@@ -167,7 +191,8 @@ class Stack:
         return summary
 
     def _stop_sources(self) -> None:
-        say("  stopping the orchestrator, then every user and server ...")
+        if self.orchestrator.pid is not None:
+            say("  stopping the orchestrator, then every user and server ...")
         self.orchestrator.stop()
         self.emitted.update(orchestrator_emitted(self.settings))
         if self.simulation is not None:
@@ -201,11 +226,6 @@ class Stack:
         stack_file(self.settings).unlink(missing_ok=True)
 
 
-def stack_file(settings: Settings) -> Path:
-    """Where a running stack says what it runs, for `streamsim status`."""
-    return settings.state / "stack.json"
-
-
 def orchestrator_emitted(settings: Settings) -> Counter[str]:
     from streamsim.orchestrator.main import counts_file
 
@@ -229,17 +249,11 @@ def wait_for_sink(settings: Settings, timeout_s: float) -> None:
         lag = consumer_lag(settings)
 
 
-def warehouse_count(settings: Settings) -> int | str:
-    import duckdb
-
-    if not settings.serving_path.exists():
-        return 0
-    try:
-        with duckdb.connect(str(settings.serving_path), read_only=True) as db:
-            row = db.execute("SELECT count(*) FROM staging.events").fetchone()
-    except duckdb.Error:
-        return "n/a"
-    return int(row[0]) if row else 0
+def queryable(settings: Settings) -> str:
+    count = warehouse_count(settings, settings.run_id)
+    if count is None:
+        return "warehouse: waiting for the first pipeline run"
+    return f"this run's events queryable {count}"
 
 
 class StopRequest:
@@ -269,12 +283,40 @@ def run_until_stopped(stack: Stack, duration_s: float | None, stop: StopRequest)
             raise StackError(
                 f"{', '.join(dead)} stopped unexpectedly; see {stack.settings.logs_dir}"
             )
+        for name in stack.restart_dead_processes():
+            say(f"  {name} had stopped; started it again")
         if time.monotonic() >= next_report:
             say(f"  [{elapsed:5.0f} s] {stack.progress()}")
             next_report += PROGRESS_EVERY_S
 
 
 def up(settings: Settings, duration_s: float | None, summary_json: Path | None) -> int:
+    with state_lock(settings):
+        return _up(settings, duration_s, summary_json)
+
+
+@contextmanager
+def state_lock(settings: Settings) -> Iterator[None]:
+    """One run per state folder: two would share a broker's data and a warehouse."""
+    path = settings.state / "up.lock"
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise StackError(
+                f"streamsim is already running with the state folder {settings.state} "
+                f"({holder}); stop it first, or give this run another --state-dir"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"run {settings.run_id}, pid {os.getpid()}")
+        handle.flush()
+        yield
+
+
+def _up(settings: Settings, duration_s: float | None, summary_json: Path | None) -> int:
     stop = StopRequest()
     stack = Stack(settings)
     say(f"streamsim run {settings.run_id}: speed {settings.speed:g}x, state in {settings.state}")
