@@ -128,9 +128,10 @@ class ServerGroup:
         """Start or drain servers until `count` serve; the autoscaler decides `count`."""
         self._desired = max(0, count)
         async with self._sizing:
-            while len(self._serving()) < self._desired:
-                if not await self._add_server():
-                    break  # Ray could not place it; the next decision or loss tries again
+            missing = self._desired - len(self._serving())
+            # Side by side: each start waits mostly on Ray making a worker process. One that
+            # Ray cannot place is left to the next decision or loss to try again.
+            await asyncio.gather(*(self._add_server() for _ in range(missing)))
             while len(self._serving()) > self._desired:
                 await self._drain(min(self._serving(), key=lambda m: m.load))
         return len(self._serving())
