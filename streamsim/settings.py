@@ -138,7 +138,8 @@ class WaveSettings(Part):
         default=2.0, ge=0, le=MAX_RATE_LIMIT, description="Peak new users per site second."
     )
     period_s: float = Field(
-        default=300.0,
+        # Two minutes: a newcomer sees the ramp to the first peak within a minute.
+        default=120.0,
         ge=PERIOD_LIMITS_S[0],
         le=PERIOD_LIMITS_S[1],
         description="Site seconds from peak to peak.",
