@@ -184,29 +184,24 @@ class StreamServer:
                 self.stop_stream(stream.stream_id, "paused")
 
     def _stream_event(self, kind: EventType, stream: Stream, now: float, **fields: Any) -> None:
-        self._emit(
-            new_event(
-                kind,
-                Source.SERVER,
-                site_time=now,
-                run_id=self._run_id,
-                user_id=stream.user_id,
-                session_id=stream.session_id,
-                server_id=self.server_id,
-                stream_id=stream.stream_id,
-                video_id=stream.video_id,
-                position_s=round(stream.position_s(now), 3),
-                **fields,
-            )
+        self._event(
+            kind,
+            now,
+            user_id=stream.user_id,
+            session_id=stream.session_id,
+            stream_id=stream.stream_id,
+            video_id=stream.video_id,
+            position_s=round(stream.position_s(now), 3),
+            **fields,
         )
 
-    def _event(self, kind: EventType, **fields: Any) -> None:
-        now = self._clock.now()
+    def _event(self, kind: EventType, now: float | None = None, **fields: Any) -> None:
+        site_time = self._clock.now() if now is None else now
         self._emit(
             new_event(
                 kind,
                 Source.SERVER,
-                site_time=now,
+                site_time=site_time,
                 run_id=self._run_id,
                 server_id=self.server_id,
                 **fields,
