@@ -66,10 +66,12 @@ class Stack:
         check_ports(self.settings)
         self._write_stack_file("starting")
         self._step("Kafka", self._start_kafka)
+        # Dagster early: its daemon and code server take a while to load, and should be
+        # ready to run the pipeline by the time the first lake files land.
+        self._step("Dagster", self._start_dagster)
         self._step("Ray", self._start_ray)
         self._step("simulators on Ray", self._start_simulation)
         self._step("sink", self.sink.start)
-        self._step("Dagster", self._start_dagster)
         self._step("orchestrator", self._start_orchestrator)
         self._write_stack_file("running")
 

@@ -24,8 +24,10 @@ from streamsim.pipeline.definitions import materialize_all
 from streamsim.settings import Settings, load_settings
 
 BIN = Path(sys.executable).parent
-RUN_SECONDS = 70
-SPEED = 20.0
+# Long enough for the first pipeline runs on a busy 2-core machine (Dagster starts a process
+# per run), short enough for the suite; speed 10 keeps the event rate what one core handles.
+RUN_SECONDS = 100
+SPEED = 10.0
 
 EXPECTED_TYPES = (USER_EVENT_TYPES | SERVER_EVENT_TYPES | ORCHESTRATOR_EVENT_TYPES) - {
     # Only when no server has room, or a start outlasts a viewer's patience: a healthy

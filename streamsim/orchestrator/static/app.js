@@ -39,7 +39,16 @@ function say(text, isError) {
   message.className = isError ? "error" : "";
 }
 
-async function change(field, value) {
+// Changes go out one at a time: two PATCHes in flight could be applied out of order, and
+// the setting would end on the older value while the page says the newer one.
+let changes = Promise.resolve();
+
+function change(field, value) {
+  changes = changes.then(() => send(field, value)).catch((error) => say(String(error), true));
+  return changes;
+}
+
+async function send(field, value) {
   const headers = { "Content-Type": "application/json" };
   const token = document.getElementById("token").value;
   if (token) headers.Authorization = `Bearer ${token}`;
