@@ -66,6 +66,7 @@ class SimulatedUser:
         self.video: Video | None = None
         self.position_s = 0.0
         self._stream: StreamHandle | None = None
+        self._late_stops: set[asyncio.Future[None]] = set()
         self._video_over = True  # no video, or its stream is already done
         self._since_beat = 0.0
         self._page: tuple[str, int, str | None] = ("home", 1, None)  # kind, number, category
@@ -247,11 +248,39 @@ class SimulatedUser:
             try:
                 # A slow router is a wait like any other: it may not outlast the patience.
                 timeout = self._clock.real_seconds(left)
-                return await asyncio.wait_for(self._player.start(request), timeout), refusals
+                return await self._start_within(request, timeout), refusals
             except (NoServerAvailable, TimeoutError):
                 refusals += 1
             await self._clock.sleep(min(self._model.player.retry_s, deadline - self._clock.now()))
         return None, refusals
+
+    async def _start_within(self, request: dict[str, Any], timeout_s: float) -> StreamHandle:
+        """Ask for a stream, waiting `timeout_s` at most; a stream granted late is stopped.
+
+        Giving up on the request does not undo it: the server may already hold the stream,
+        which would then play to nobody and keep a slot from everyone else. So the request
+        runs to its end, and a stream it brings after the user stopped waiting (or closed
+        the browser) is stopped at once.
+        """
+        start = asyncio.ensure_future(self._player.start(request))
+        try:
+            return await asyncio.wait_for(asyncio.shield(start), timeout_s)
+        except BaseException:
+            start.add_done_callback(self._stop_if_granted)
+            raise
+
+    def _stop_if_granted(self, start: asyncio.Future[StreamHandle]) -> None:
+        if start.cancelled() or start.exception() is not None:
+            return
+        stop = asyncio.ensure_future(self._stop_late_stream(start.result()))
+        self._late_stops.add(stop)
+        stop.add_done_callback(self._late_stops.discard)
+
+    async def _stop_late_stream(self, stream: StreamHandle) -> None:
+        try:
+            await self._player.act(stream, "stop", reason="user_left")
+        except StreamLost:
+            pass  # its server is gone, and the stream with it
 
     def _abandon(self, opened_at: float, refusals: int, reason: str) -> None:
         """An exit before video start: the analyst counts these, with the wait behind them."""

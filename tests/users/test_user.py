@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
+from streamsim.users.player import StreamHandle
 from streamsim.users.traits import TraitChoices
 
 from .fake_player import FakePlayer
@@ -152,6 +154,40 @@ def test_a_viewer_out_of_patience_leaves_before_the_video_starts(tmp_path: objec
     assert abandoned["waited_ms"] == pytest.approx(9000, abs=1000)
     assert len(player.requests) == abandoned["refusals"] == 5  # at 0, 2, 4, 6, 8 s
     assert player.actions == []
+
+
+class SlowPlayer(FakePlayer):
+    """Grants every stream, but only after `delay_s` real seconds."""
+
+    delay_s: float = 0.3
+
+    async def start(self, request: dict[str, Any]) -> StreamHandle:
+        await asyncio.sleep(self.delay_s)
+        return await super().start(request)
+
+
+@pytest.mark.timeout(30)
+def test_a_stream_granted_after_the_viewer_gave_up_is_stopped(tmp_path: object) -> None:
+    player = SlowPlayer()
+    events: list[Event] = []
+    user = new_user(
+        3,
+        player,
+        events,
+        model=one_video_model(tmp_path),  # type: ignore[arg-type]
+        traits=TraitChoices(patience_s=9),
+        speed=100,
+    )
+
+    async def live_then_settle() -> None:
+        await user.live()
+        await asyncio.sleep(1.0)  # the slow answer arrives after the session has ended
+
+    asyncio.run(live_then_settle())
+
+    assert "playback_abandoned" in kinds(events)
+    assert len(player.started) >= 1
+    assert player.open_streams() == set()
 
 
 @pytest.mark.timeout(30)
