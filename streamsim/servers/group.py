@@ -279,6 +279,11 @@ class ServerGroup:
             return
         self._members.remove(member)
         log.warning("%s is lost with %d streams: %r", member.server_id, member.load, error)
+        # Its own counts died with it; the last ones it reported (at most a poll old) stand
+        # in, so the run summary does not count what it sent as appearing from nowhere.
+        self._stopped_counts.append(
+            {"emitted": dict(member.emitted), "delivered": {}, "failed": {}}
+        )
         now = self._clock.now()
         for stream in member.streams.values():
             self._emit_lost_stream(member, stream, now)

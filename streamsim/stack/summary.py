@@ -41,8 +41,22 @@ class RunSummary:
             sum(self.emitted.values()) - sum(self.landed.values()) - sum(self.quarantined.values())
         )
 
+    @property
+    def notes(self) -> list[str]:
+        """What the counts cannot say by themselves."""
+        over = {t: -n for t, n in self.lost.items() if n < 0}
+        if not over:
+            return []
+        return [
+            f"{sum(over.values())} more events landed than their emitters counted "
+            f"({', '.join(f'{t} {n}' for t, n in sorted(over.items()))}): an emitter died "
+            "(a server killed, say) after it last reported its counts, so its final moments "
+            "are known only from what landed"
+        ]
+
     def as_json(self) -> dict[str, Any]:
         return {
+            "notes": self.notes,
             "emitted": self.emitted,
             "landed": self.landed,
             "duplicates": self.duplicates,

@@ -344,4 +344,6 @@ def report(summary: RunSummary | None, summary_json: Path | None) -> int:
     if summary_json is not None:
         summary.write_json(summary_json)
         say(f"written to {summary_json}")
-    return 0 if summary.lost_total == 0 else 2
+    for note in summary.notes:
+        say(f"note: {note}")
+    return 2 if summary.lost_total > 0 else 0

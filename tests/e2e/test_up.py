@@ -141,7 +141,16 @@ def settings_for(run: Run) -> Settings:
 
 def test_the_run_summary_accounts_for_every_emitted_event(run: Run) -> None:
     summary = run.summary
-    assert set(summary) == {"emitted", "landed", "duplicates", "quarantined", "lost", "lost_total"}
+    assert set(summary) == {
+        "emitted",
+        "landed",
+        "duplicates",
+        "quarantined",
+        "lost",
+        "lost_total",
+        "notes",
+    }
+    assert summary["notes"] == []
     assert summary["lost_total"] == 0
     assert sum(summary["emitted"].values()) > 1000
     assert summary["emitted"] == summary["landed"]

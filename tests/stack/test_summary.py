@@ -175,6 +175,7 @@ def test_as_json_holds_every_count_and_writes_as_it_reads(tmp_path: Path) -> Non
         "quarantined": {UNREADABLE: 1},
         "lost": {"heartbeat": 1, UNREADABLE: 0},
         "lost_total": 1,
+        "notes": [],
     }
     assert json.loads((tmp_path / "out" / "summary.json").read_text()) == as_json
 
@@ -186,3 +187,13 @@ def test_the_table_has_a_line_per_type_and_the_totals_last() -> None:
 
     assert [line.split()[0] for line in lines[2:4]] == ["heartbeat", "session_ended"]
     assert lines[-1].split() == ["total", "5", "3", "0", "0", "2"]
+
+
+def test_more_landed_than_counted_is_explained_not_called_a_loss() -> None:
+    # A server killed after its last count report: its last events landed uncounted.
+    summary = RunSummary({"stream_heartbeat": 10}, {"stream_heartbeat": 12}, {}, {})
+
+    assert summary.lost == {"stream_heartbeat": -2}
+    assert len(summary.notes) == 1
+    assert "2 more events landed than their emitters counted" in summary.notes[0]
+    assert RunSummary({"heartbeat": 3}, {"heartbeat": 3}, {}, {}).notes == []
