@@ -33,6 +33,7 @@ from streamsim.stack.services import (
 )
 from streamsim.stack.simulation import Simulation
 from streamsim.stack.summary import RunSummary, summarise
+from streamsim.users.model import load_model
 from streamsim.warehouse_query import warehouse_count
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,9 @@ class Stack:
     # --- start ------------------------------------------------------------------------
 
     def start(self) -> None:
+        # A broken behaviour model would only surface inside a Ray actor, after Kafka and
+        # Ray had started: read it here first, so the error is one line and nothing starts.
+        load_model(self.settings.users.model_file)
         check_ports(self.settings)
         self._write_stack_file("starting")
         self._step("Kafka", self._start_kafka)
