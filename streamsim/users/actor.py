@@ -42,6 +42,7 @@ class UserReplicaActor:
         self._emitter = Emitter(settings.kafka.bootstrap, Source.USER)
         self._service: UserService | None = None
         self._http: aiohttp.ClientSession | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         users = self._settings.users
@@ -50,9 +51,11 @@ class UserReplicaActor:
             timeout=aiohttp.ClientTimeout(total=15),
         )
         seed = None if users.seed is None else users.seed * 1_000_003 + self._index
+        player = Player(self._http, self._router_url)
+        self._watcher = asyncio.get_running_loop().create_task(player.watch_servers())
         self._service = UserService(
             clock=self._clock,
-            player=Player(self._http, self._router_url),
+            player=player,
             emit=self._emitter.emit,
             heartbeat_s=users.heartbeat_s,
             run_id=self._settings.run_id,
@@ -86,6 +89,8 @@ class UserReplicaActor:
         """Close every browser, and hand back what the users emitted."""
         if self._service is not None:
             await self._service.close_all()
+        if self._watcher is not None:
+            self._watcher.cancel()
         if self._http is not None:
             await self._http.close()
         await asyncio.to_thread(self._emitter.close)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +27,34 @@ class StreamHandle:
 class Player:
     """Asks the router for a stream, then steers it on the server that holds it."""
 
+    # Servers the router lists, refreshed by `watch_servers`; None: not watched, all trusted.
+    _live_servers: frozenset[str] | None = None
+
     def __init__(self, http: aiohttp.ClientSession, router_url: str) -> None:
         self._http = http
         self._router_url = router_url
+
+    def still_serving(self, stream: StreamHandle) -> bool:
+        """Whether the stream's server is still up, as far as the last look could tell.
+
+        A real player notices at once when its video stalls; ours plays on a timer, so it
+        asks this at every heartbeat instead of waiting for its next request to fail.
+        """
+        return self._live_servers is None or stream.server_id in self._live_servers
+
+    async def watch_servers(self, every_s: float = 1.0) -> None:
+        """Keep the list of live servers fresh: one request a second for every user here."""
+        while True:
+            try:
+                async with self._http.get(f"{self._router_url}/health") as answer:
+                    if answer.status == 200:
+                        body = await answer.json()
+                        self._live_servers = frozenset(
+                            str(server["server_id"]) for server in body.get("servers", [])
+                        )
+            except (aiohttp.ClientError, TimeoutError, ValueError, KeyError):
+                pass  # keep the last list: a router hiccup is not every server lost
+            await asyncio.sleep(every_s)
 
     async def start(self, request: dict[str, Any]) -> StreamHandle:
         """A stream on some server; NoServerAvailable when none can take it right now.

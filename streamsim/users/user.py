@@ -310,11 +310,21 @@ class SimulatedUser:
             self._since_beat += step
             if self._since_beat >= self._heartbeat_s - 1e-9:
                 self._since_beat = 0.0
+                if not await self._still_streaming():
+                    return False
                 self._event(EventType.HEARTBEAT, **self._where(), stream_id=self._stream_id())
             if self.position_s >= video.duration_s - 1e-9:
                 await self._end_video()
                 return True
         return False
+
+    async def _still_streaming(self) -> bool:
+        """A stalled video: its server is gone, so start again elsewhere at the same place."""
+        if self._stream is None or self._player.still_serving(self._stream):
+            return True
+        log.debug("user %s: server %s is gone", self.user_id, self._stream.server_id)
+        self._stream = None
+        return await self._start_playback(self.position_s, restart_reason="stream_lost")
 
     async def _end_video(self) -> None:
         self.position_s = self.video.duration_s if self.video else self.position_s

@@ -190,6 +190,44 @@ def test_a_stream_granted_after_the_viewer_gave_up_is_stopped(tmp_path: object) 
     assert player.open_streams() == set()
 
 
+class DyingFirstServerPlayer(FakePlayer):
+    """The first stream's server is gone from the router's list as soon as it is granted."""
+
+    async def start(self, request: dict[str, Any]) -> StreamHandle:
+        granted = await super().start(request)
+        handle = StreamHandle(granted.stream_id, f"s-{len(self.started)}", granted.server_url)
+        self._live_servers = frozenset(f"s-{n}" for n in range(2, 100))
+        return handle
+
+
+@pytest.mark.timeout(30)
+def test_a_playing_user_notices_its_server_is_gone_at_the_next_heartbeat(
+    tmp_path: object,
+) -> None:
+    model = overlay(
+        tmp_path,  # type: ignore[arg-type]
+        """
+        [transitions.start]
+        open_video = 1.0
+        [transitions.play]
+        close = 1.0
+        [durations]
+        play = { dist = "constant", value = 35.0 }
+        """,
+    )
+    player = DyingFirstServerPlayer()
+    at_a_desk = TraitChoices(device="desktop", patience_s=3600)  # plays 1:1 (no watch_scale)
+
+    events = live(5, player, model=model, speed=1000, traits=at_a_desk)
+
+    started = [e for e in events if e["event_type"] == "playback_started"]
+    assert [e.get("restart_reason") for e in started] == [None, "stream_lost"]
+    assert [e["server_id"] for e in started] == ["s-1", "s-2"]
+    assert started[1]["position_s"] == pytest.approx(HEARTBEAT_S)  # noticed at the first beat
+    beats = [e for e in events if e["event_type"] == "heartbeat"]
+    assert {e["stream_id"] for e in beats} == {started[1]["stream_id"]}
+
+
 @pytest.mark.timeout(30)
 def test_a_user_whose_server_dies_starts_again_elsewhere_at_the_same_place(
     tmp_path: object,
