@@ -12,14 +12,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from streamsim.stack.processes import free_port
+
 STREAMSIM = Path(sys.executable).parent / "streamsim"
 MACHINE_SETTINGS = ("KAFKA_BOOTSTRAP_SERVERS", "RAY_ADDRESS", "STREAMSIM_")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 import shutil
-import socket
 import sys
 from pathlib import Path
 
 from streamsim.settings import Settings
 from streamsim.stack.errors import StackError
-from streamsim.stack.processes import Process, ensure_port_free, wait_for_port
+from streamsim.stack.processes import Process, ensure_port_free, free_port, wait_for_port
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +24,6 @@ def ray_binary() -> str:
     if found is None:
         raise StackError("the `ray` command is missing: run `make install`")
     return found
-
-
-def free_port(host: str) -> int:
-    """A port nobody listens on right now, for Ray's internal services."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class LocalRayHead:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from streamsim.events import ORCHESTRATOR_EVENT_TYPES, SERVER_EVENT_TYPES, USER_
 from streamsim.lake import events_glob
 from streamsim.pipeline.definitions import materialize_all
 from streamsim.settings import Settings, load_settings
+from streamsim.stack.processes import free_port
 
 BIN = Path(sys.executable).parent
 # Long enough for the first pipeline runs on a busy 2-core machine (Dagster starts a process
@@ -36,12 +36,6 @@ EXPECTED_TYPES = (USER_EVENT_TYPES | SERVER_EVENT_TYPES | ORCHESTRATOR_EVENT_TYP
 }
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

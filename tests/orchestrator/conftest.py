@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from streamsim.settings import Settings, load_settings
-
-from .support import free_port
+from streamsim.stack.processes import free_port
 
 with warnings.catch_warnings():
     # kafka-python reads its schemas with a deprecated importlib call while it loads.

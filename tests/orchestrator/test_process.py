@@ -15,9 +15,10 @@ from streamsim.clock import SiteClock
 from streamsim.orchestrator.api import orchestrator_app
 from streamsim.orchestrator.service import Orchestrator
 from streamsim.settings import OrchestratorSettings
+from streamsim.stack.processes import free_port
 
 from .conftest import OrchestratorProcess, orchestrator_env
-from .support import free_port, served_in_thread
+from .support import served_in_thread
 
 BIN = Path(sys.executable).parent
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,14 +16,8 @@ from streamsim.bus import ensure_topics
 from streamsim.events.topics import SERVER_TOPIC
 from streamsim.settings import Settings, load_settings
 from streamsim.stack.broker import LocalBroker
+from streamsim.stack.processes import free_port
 from streamsim.stack.ray_head import RAY_QUIET_ENV
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def cluster_settings(state: Path, **servers: object) -> Settings:

@@ -23,12 +23,12 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import kafka.admin  # noqa: F401
 
-from conftest import free_port
 from sink_support import produce_events, total_lag
 
 from streamsim.bus import ensure_topics
 from streamsim.settings import Settings, load_settings
 from streamsim.stack.broker import LocalBroker
+from streamsim.stack.processes import free_port
 
 
 def sink_env(settings: Settings, batch_max_events: int) -> dict[str, str]:

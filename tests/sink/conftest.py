@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import socket
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,13 +23,7 @@ from sink_support import SinkSettingsFactory
 from streamsim.bus import ensure_topics
 from streamsim.settings import Settings, load_settings
 from streamsim.stack.broker import LocalBroker
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from streamsim.stack.processes import free_port
 
 
 @pytest.fixture(scope="session")

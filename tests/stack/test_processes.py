@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from streamsim.stack.errors import StackError
-from streamsim.stack.processes import Process, ensure_port_free, port_open
+from streamsim.stack.processes import Process, ensure_port_free, free_port, port_open
 
 
 @pytest.fixture
@@ -23,12 +23,6 @@ def listening_port() -> Iterator[int]:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         yield int(holder.getsockname()[1])
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_a_taken_port_is_refused_naming_the_port_and_the_setting(listening_port: int) -> None:
