@@ -28,11 +28,11 @@ import psutil
 import ray
 from ray.actor import ActorHandle
 
-from streamsim.bus import ensure_topics
 from streamsim.clock import SiteClock
 from streamsim.settings import Settings, load_settings
-from streamsim.stack.broker import LocalBroker
-from streamsim.stack.ray_head import RAY_QUIET_ENV, LocalRayHead, free_port
+from streamsim.stack.broker import running_broker
+from streamsim.stack.processes import free_port
+from streamsim.stack.ray_head import RAY_QUIET_ENV, LocalRayHead
 
 DESCRIPTION = "reaction time to a new server, routing overhead, streams per server per core"
 HOST = "127.0.0.1"
@@ -66,22 +66,20 @@ def bench_settings(state: Path, **servers: object) -> Settings:
 
 @contextmanager
 def cluster(settings: Settings) -> Iterator[None]:
-    broker, head = LocalBroker(settings), LocalRayHead(settings)
-    try:
-        broker.start()
-        ensure_topics(settings.kafka)
-        head.start()
-        ray.init(
-            address=head.address,
-            _node_ip_address=HOST,
-            log_to_driver=False,
-            runtime_env={"env_vars": RAY_QUIET_ENV},
-        )
-        yield
-    finally:
-        ray.shutdown()
-        head.stop()
-        broker.stop()
+    head = LocalRayHead(settings)
+    with running_broker(settings):
+        try:
+            head.start()
+            ray.init(
+                address=head.address,
+                _node_ip_address=HOST,
+                log_to_driver=False,
+                runtime_env={"env_vars": RAY_QUIET_ENV},
+            )
+            yield
+        finally:
+            ray.shutdown()
+            head.stop()
 
 
 async def _bench(base: Settings, options: argparse.Namespace) -> dict[str, Any]:

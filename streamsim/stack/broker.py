@@ -12,8 +12,11 @@ import logging
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from streamsim.bus import ensure_topics
 from streamsim.paths import KAFKA_DIR
 from streamsim.settings import KafkaSettings, Settings
 from streamsim.stack.errors import StackError
@@ -142,3 +145,15 @@ class LocalBroker:
     def stop(self) -> None:
         if self._process is not None:
             self._process.stop(grace_s=30.0)
+
+
+@contextmanager
+def running_broker(settings: Settings) -> Iterator[Settings]:
+    """A local broker with the event topics made, stopped on the way out (tests, benches)."""
+    broker = LocalBroker(settings)
+    broker.start()
+    try:
+        ensure_topics(settings.kafka)
+        yield settings
+    finally:
+        broker.stop()

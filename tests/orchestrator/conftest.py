@@ -7,21 +7,15 @@ import subprocess
 import sys
 import time
 import urllib.request
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from streamsim.settings import Settings, load_settings
+from streamsim.settings import load_settings
+from streamsim.stack.broker import running_broker
 from streamsim.stack.processes import free_port
-
-with warnings.catch_warnings():
-    # kafka-python reads its schemas with a deprecated importlib call while it loads.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from streamsim.bus import ensure_topics
-    from streamsim.stack.broker import LocalBroker
 
 
 @pytest.fixture(scope="session")
@@ -32,14 +26,8 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         env.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
         env.setenv("STREAMSIM_CONFIG", str(state / "absent.toml"))
         kafka = {"port": free_port(), "controller_port": free_port()}
-        settings: Settings = load_settings(state_dir=state, kafka=kafka)
-        local = LocalBroker(settings)
-        local.start()
-        try:
-            ensure_topics(settings.kafka)
+        with running_broker(load_settings(state_dir=state, kafka=kafka)) as settings:
             yield settings.kafka.bootstrap
-        finally:
-            local.stop()
 
 
 def orchestrator_env(state: Path, port: int, **extra: str) -> dict[str, str]:

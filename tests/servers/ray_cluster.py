@@ -12,10 +12,9 @@ import ray
 from kafka import KafkaConsumer
 from ray.cluster_utils import Cluster
 
-from streamsim.bus import ensure_topics
 from streamsim.events.topics import SERVER_TOPIC
 from streamsim.settings import Settings, load_settings
-from streamsim.stack.broker import LocalBroker
+from streamsim.stack.broker import running_broker
 from streamsim.stack.processes import free_port
 from streamsim.stack.ray_head import RAY_QUIET_ENV
 
@@ -41,31 +40,32 @@ def running_cluster(settings: Settings, second_node_cpus: float = 1.0) -> Iterat
     127.0.0.1 for the machine's outside address (with it set to 1). The mini-cluster
     starts the same raylet, joined to the same GCS, with every socket on 127.0.0.1.
     """
-    broker = LocalBroker(settings)
     cluster: Cluster | None = None
-    try:
-        broker.start()
-        ensure_topics(settings.kafka)
-        cluster = Cluster(initialize_head=True, connect=False, head_node_args=head_args(settings))
-        cluster.add_node(
-            num_cpus=second_node_cpus,
-            node_ip_address=settings.ray.host,
-            dashboard_agent_listen_port=free_port(),
-        )
-        cluster.wait_for_nodes()
-        ray.init(
-            address=cluster.address,
-            _node_ip_address=settings.ray.host,
-            log_to_driver=False,
-            runtime_env={"env_vars": RAY_QUIET_ENV},
-        )
-        wait_for(lambda: len(alive_nodes(settings)) == 2, 60, "the dashboard to list both nodes")
-        yield
-    finally:
-        ray.shutdown()
-        if cluster is not None:
-            cluster.shutdown()
-        broker.stop()
+    with running_broker(settings):
+        try:
+            cluster = Cluster(
+                initialize_head=True, connect=False, head_node_args=head_args(settings)
+            )
+            cluster.add_node(
+                num_cpus=second_node_cpus,
+                node_ip_address=settings.ray.host,
+                dashboard_agent_listen_port=free_port(),
+            )
+            cluster.wait_for_nodes()
+            ray.init(
+                address=cluster.address,
+                _node_ip_address=settings.ray.host,
+                log_to_driver=False,
+                runtime_env={"env_vars": RAY_QUIET_ENV},
+            )
+            wait_for(
+                lambda: len(alive_nodes(settings)) == 2, 60, "the dashboard to list both nodes"
+            )
+            yield
+        finally:
+            ray.shutdown()
+            if cluster is not None:
+                cluster.shutdown()
 
 
 def head_args(settings: Settings) -> dict[str, Any]:

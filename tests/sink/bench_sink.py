@@ -25,9 +25,8 @@ with warnings.catch_warnings():
 
 from sink_support import produce_events, total_lag
 
-from streamsim.bus import ensure_topics
 from streamsim.settings import Settings, load_settings
-from streamsim.stack.broker import LocalBroker
+from streamsim.stack.broker import running_broker
 from streamsim.stack.processes import free_port
 
 
@@ -77,18 +76,12 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as state:
         kafka = {"port": free_port(), "controller_port": free_port()}
-        settings = load_settings(state_dir=Path(state), kafka=kafka)
-        broker = LocalBroker(settings)
-        broker.start()
-        try:
-            ensure_topics(settings.kafka)
+        with running_broker(load_settings(state_dir=Path(state), kafka=kafka)) as settings:
             began = time.monotonic()
             produce_events(settings.kafka.bootstrap, "bench", args.events, spacing_s=0.05)
             print(f"produced {args.events} events in {time.monotonic() - began:.1f} s")
             for batch in args.batch or [20_000]:
                 measure(settings, args.events, batch)
-        finally:
-            broker.stop()
 
 
 if __name__ == "__main__":

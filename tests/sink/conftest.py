@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import itertools
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-# kafka-python 3.0.12 reads its protocol schemas with the deprecated
-# importlib.resources.read_text while its modules load; the warning is its own, not ours.
-# Goes away once kafka-python stops calling read_text, or pyproject filters the warning.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import kafka.admin
-    import kafka.consumer
-    import kafka.producer  # noqa: F401
-
 from sink_support import SinkSettingsFactory
 
-from streamsim.bus import ensure_topics
 from streamsim.settings import Settings, load_settings
-from streamsim.stack.broker import LocalBroker
+from streamsim.stack.broker import running_broker
 from streamsim.stack.processes import free_port
 
 
@@ -35,14 +23,8 @@ def broker_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settin
         env.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
         env.setenv("STREAMSIM_CONFIG", str(state / "absent.toml"))
         kafka = {"port": free_port(), "controller_port": free_port()}
-        settings = load_settings(state_dir=state, kafka=kafka)
-        broker = LocalBroker(settings)
-        broker.start()
-        try:
-            ensure_topics(settings.kafka)
+        with running_broker(load_settings(state_dir=state, kafka=kafka)) as settings:
             yield settings
-        finally:
-            broker.stop()
 
 
 _groups = itertools.count()
