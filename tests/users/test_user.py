@@ -200,27 +200,39 @@ class DyingFirstServerPlayer(FakePlayer):
         return handle
 
 
+AT_A_DESK = TraitChoices(device="desktop", patience_s=3600)  # plays 1:1 (no watch_scale)
+
+
+def play_then(tmp_path: object, play_s: float, after_play: str) -> object:
+    """One video played `play_s` site seconds, then `after_play` (then the browser closes)."""
+    return overlay(
+        tmp_path,  # type: ignore[arg-type]
+        f"""
+        [transitions.start]
+        open_video = 1.0
+        [transitions.play]
+        {after_play} = 1.0
+        [transitions.pause]
+        close = 1.0
+        [durations]
+        play = {{ dist = "constant", value = {play_s} }}
+        """,
+    )
+
+
+def playback_starts(events: list[Event]) -> list[Event]:
+    return [e for e in events if e["event_type"] == "playback_started"]
+
+
 @pytest.mark.timeout(30)
 def test_a_playing_user_notices_its_server_is_gone_at_the_next_heartbeat(
     tmp_path: object,
 ) -> None:
-    model = overlay(
-        tmp_path,  # type: ignore[arg-type]
-        """
-        [transitions.start]
-        open_video = 1.0
-        [transitions.play]
-        close = 1.0
-        [durations]
-        play = { dist = "constant", value = 35.0 }
-        """,
-    )
     player = DyingFirstServerPlayer()
-    at_a_desk = TraitChoices(device="desktop", patience_s=3600)  # plays 1:1 (no watch_scale)
 
-    events = live(5, player, model=model, speed=1000, traits=at_a_desk)
+    events = live(5, player, model=play_then(tmp_path, 35.0, "close"), speed=1000, traits=AT_A_DESK)
 
-    started = [e for e in events if e["event_type"] == "playback_started"]
+    started = playback_starts(events)
     assert [e.get("restart_reason") for e in started] == [None, "stream_lost"]
     assert [e["server_id"] for e in started] == ["s-1", "s-2"]
     assert started[1]["position_s"] == pytest.approx(HEARTBEAT_S)  # noticed at the first beat
@@ -232,26 +244,11 @@ def test_a_playing_user_notices_its_server_is_gone_at_the_next_heartbeat(
 def test_a_user_whose_server_dies_starts_again_elsewhere_at_the_same_place(
     tmp_path: object,
 ) -> None:
-    model = overlay(
-        tmp_path,  # type: ignore[arg-type]
-        """
-        [transitions.start]
-        open_video = 1.0
-        [transitions.play]
-        pause = 1.0
-        [transitions.pause]
-        close = 1.0
-        [durations]
-        play = { dist = "constant", value = 25.0 }
-        """,
-    )
     player = FakePlayer(lose_on="pause")
 
-    at_a_desk = TraitChoices(device="desktop", patience_s=3600)  # plays 1:1 (no watch_scale)
+    events = live(5, player, model=play_then(tmp_path, 25.0, "pause"), speed=1000, traits=AT_A_DESK)
 
-    events = live(5, player, model=model, speed=1000, traits=at_a_desk)
-
-    started = [e for e in events if e["event_type"] == "playback_started"]
+    started = playback_starts(events)
     assert [e.get("restart_reason") for e in started] == [None, "stream_lost"]
     assert started[1]["position_s"] == pytest.approx(25.0)
     assert player.requests[1]["position_s"] == pytest.approx(25.0)
