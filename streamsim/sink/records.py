@@ -23,6 +23,9 @@ class QuarantineReason(StrEnum):
     NOT_UTF8 = "not_utf8"
     NOT_JSON = "not_json"
     NOT_OBJECT = "not_object"
+    # Valid JSON whose escapes spell a lone surrogate: no UTF-8 text (and no Parquet
+    # string column) can hold it.
+    NOT_UNICODE = "not_unicode"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,7 @@ class QuarantineRow:
 
 
 _EVENT_TYPE_INDEX = ENVELOPE_TEXT_FIELDS.index("event_type")
+_EMITTED_AT_INDEX = ENVELOPE_TEXT_FIELDS.index("emitted_at")
 
 
 class _NotJson(ValueError):
@@ -128,5 +132,17 @@ def classify(message: Message, ingested_at: datetime) -> EventRow | QuarantineRo
     if not isinstance(parsed, dict):
         return QuarantineRow(message, QuarantineReason.NOT_OBJECT, ingested_ms)
     envelope = tuple(envelope_text(parsed.get(name)) for name in ENVELOPE_TEXT_FIELDS)
-    hour = partition_hour(envelope[ENVELOPE_TEXT_FIELDS.index("emitted_at")], ingested_at)
+    if not all(_encodable(field) for field in envelope):
+        return QuarantineRow(message, QuarantineReason.NOT_UNICODE, ingested_ms)
+    hour = partition_hour(envelope[_EMITTED_AT_INDEX], ingested_at)
     return EventRow(message, envelope, text, hour, ingested_ms)
+
+
+def _encodable(text: str | None) -> bool:
+    if text is None:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

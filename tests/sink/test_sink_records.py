@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 import pytest
 
 from streamsim.lake import ENVELOPE_TEXT_FIELDS
+from streamsim.sink.files import write_rows
 from streamsim.sink.records import (
     EventRow,
     Message,
@@ -150,3 +152,16 @@ def test_an_event_with_a_numeric_emitted_at_lands_in_the_ingest_hour() -> None:
     row = as_event(b'{"event_id": "e1", "emitted_at": 1764600000}')
     assert envelope(row)["emitted_at"] == "1764600000"
     assert row.hour == INGEST_HOUR
+
+
+def test_json_that_spells_a_lone_surrogate_is_quarantined_and_the_batch_still_writes(
+    tmp_path: Path,
+) -> None:
+    # Valid JSON, yet no UTF-8 string (nor a Parquet string column) can hold "\ud800".
+    odd = as_quarantined(b'{"event_id": "e-1", "event_type": "\\ud800"}')
+    good = as_event(b'{"event_id": "e-2", "event_type": "heartbeat"}')
+
+    written = write_rows(tmp_path, [good], [odd])
+
+    assert odd.reason == QuarantineReason.NOT_UNICODE
+    assert len(written) == 2
