@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -22,6 +23,7 @@ class StreamHandle:
     stream_id: str
     server_id: str
     server_url: str
+    granted_at: float = field(default_factory=time.monotonic)
 
 
 class Player:
@@ -29,6 +31,7 @@ class Player:
 
     # Servers the router lists, refreshed by `watch_servers`; None: not watched, all trusted.
     _live_servers: frozenset[str] | None = None
+    _listed_at = 0.0  # time.monotonic() of that list
 
     def __init__(self, http: aiohttp.ClientSession, router_url: str) -> None:
         self._http = http
@@ -40,7 +43,9 @@ class Player:
         A real player notices at once when its video stalls; ours plays on a timer, so it
         asks this at every heartbeat instead of waiting for its next request to fail.
         """
-        return self._live_servers is None or stream.server_id in self._live_servers
+        if self._live_servers is None or self._listed_at <= stream.granted_at:
+            return True  # a list older than the stream cannot know its server
+        return stream.server_id in self._live_servers
 
     async def watch_servers(self, every_s: float = 1.0) -> None:
         """Keep the list of live servers fresh: one request a second for every user here."""
@@ -52,6 +57,7 @@ class Player:
                         self._live_servers = frozenset(
                             str(server["server_id"]) for server in body.get("servers", [])
                         )
+                        self._listed_at = time.monotonic()
             except (aiohttp.ClientError, TimeoutError, ValueError, KeyError):
                 pass  # keep the last list: a router hiccup is not every server lost
             await asyncio.sleep(every_s)
@@ -76,5 +82,5 @@ class Player:
         try:
             async with self._http.post(url, json=body) as answer:
                 answer.raise_for_status()
-        except aiohttp.ClientError as error:
-            raise StreamLost(f"{stream.server_id}: {error}") from error
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise StreamLost(f"{stream.server_id}: {error!r}") from error

@@ -127,8 +127,8 @@ class SimulatedUser:
             return action
         if not await self._before_playing(action):
             return "gave_up"
-        ended = await self._play_for(duration * self.traits.watch_scale)
-        return "video_end" if ended else action
+        ended_with = await self._play_for(duration * self.traits.watch_scale)
+        return ended_with or action
 
     async def _before_playing(self, action: str) -> bool:
         """Start, resume or seek the stream; False when no stream could be had."""
@@ -295,8 +295,13 @@ class SimulatedUser:
             reason=reason,
         )
 
-    async def _play_for(self, seconds: float) -> bool:
-        """Play for `seconds`, a heartbeat each `heartbeat_s` of play; True if it ended."""
+    async def _play_for(self, seconds: float) -> str | None:
+        """Play for `seconds`, a heartbeat each `heartbeat_s` of play.
+
+        Returns the state playing ended in: `video_end`, `gave_up` (its server was lost and
+        no other took the stream within the viewer's patience), or None when the stretch of
+        play simply ran out.
+        """
         assert self.video is not None
         self.state = "watching"
         video, left = self.video, seconds
@@ -311,19 +316,19 @@ class SimulatedUser:
             if self._since_beat >= self._heartbeat_s - 1e-9:
                 self._since_beat = 0.0
                 if not await self._still_streaming():
-                    return False
+                    return "gave_up"
                 self._event(EventType.HEARTBEAT, **self._where(), stream_id=self._stream_id())
             if self.position_s >= video.duration_s - 1e-9:
                 await self._end_video()
-                return True
-        return False
+                return "video_end"
+        return None
 
     async def _still_streaming(self) -> bool:
         """A stalled video: its server is gone, so start again elsewhere at the same place."""
         if self._stream is None or self._player.still_serving(self._stream):
             return True
         log.debug("user %s: server %s is gone", self.user_id, self._stream.server_id)
-        self._stream = None
+        await self._stop_stream("user_left")  # should the list have been wrong, free the slot
         return await self._start_playback(self.position_s, restart_reason="stream_lost")
 
     async def _end_video(self) -> None:

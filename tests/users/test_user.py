@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -197,6 +198,7 @@ class DyingFirstServerPlayer(FakePlayer):
         granted = await super().start(request)
         handle = StreamHandle(granted.stream_id, f"s-{len(self.started)}", granted.server_url)
         self._live_servers = frozenset(f"s-{n}" for n in range(2, 100))
+        self._listed_at = time.monotonic()  # a look at the router after this grant
         return handle
 
 
@@ -273,4 +275,16 @@ def test_closing_the_browser_mid_video_skips_it_stops_the_stream_and_ends_the_se
 
     assert kinds(events)[-2:] == ["video_skipped", "session_ended"]
     assert events[-2]["next"] == "close"
+    assert player.open_streams() == set()
+
+
+@pytest.mark.timeout(30)
+def test_a_list_of_servers_older_than_the_stream_does_not_make_it_lost(tmp_path: object) -> None:
+    player = FakePlayer()
+    player._live_servers = frozenset()  # looked before the stream's server existed
+    player._listed_at = time.monotonic()
+
+    events = live(5, player, model=play_then(tmp_path, 35.0, "close"), speed=1000, traits=AT_A_DESK)
+
+    assert [e.get("restart_reason") for e in playback_starts(events)] == [None]
     assert player.open_streams() == set()
