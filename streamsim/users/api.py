@@ -9,9 +9,8 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from streamsim.users.openapi import openapi_document
-from streamsim.users.service import UserRequest, UserService
+from streamsim.users.service import MAX_OFFSET, MAX_PAGE, UserRequest, UserService
 
-MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 
 
@@ -67,7 +66,7 @@ def user_app(users: UserDirectory | UserService) -> web.Application:
 
     @routes.get("/users")
     async def listing(request: web.Request) -> web.Response:
-        offset = _query_int(request, "offset", 0, 0, None)
+        offset = _query_int(request, "offset", 0, 0, MAX_OFFSET)
         limit = _query_int(request, "limit", DEFAULT_PAGE, 0, MAX_PAGE)
         listed = await directory.list_users(offset, limit)
         listed["offset"], listed["limit"] = offset, limit

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streamsim.users.service import UserRequest
+from streamsim.users.service import MAX_OFFSET, MAX_PAGE, UserRequest
 
 _ERROR = {
     "description": "The input is wrong; `error` names the field.",
@@ -46,8 +46,16 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "Counts of users by state and action, and one page of users.",
                     "parameters": [
-                        {"name": "offset", "in": "query", "schema": {"type": "integer"}},
-                        {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                        {
+                            "name": "offset",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
+                        },
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_PAGE},
+                        },
                     ],
                     "responses": {"200": {"description": "Counts and users.", **_JSON}},
                 },

@@ -19,7 +19,7 @@ from streamsim.users.service import UserRequest
 
 log = logging.getLogger(__name__)
 
-_HOLDER = re.compile(r"^u(\d+)-")
+_HOLDER = re.compile(r"^u(\d{1,9})-")  # a replica number; longer is no id of ours
 
 
 class Replica(Protocol):

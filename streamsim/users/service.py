@@ -21,6 +21,10 @@ from streamsim.users.user import SimulatedUser, Step
 
 log = logging.getLogger(__name__)
 
+# Paging of GET /users.
+MAX_PAGE = 1000
+MAX_OFFSET = 100_000_000  # far beyond any run; a bigger number is a mistake, not a page
+
 Emitted = Callable[[], dict[str, int]]
 
 

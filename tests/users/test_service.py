@@ -174,6 +174,7 @@ def test_delete_closes_the_browser_now() -> None:
         ("GET", "/users?limit=abc", b"", 400, "'limit'"),
         ("GET", "/users?limit=5000", b"", 400, "'limit'"),
         ("GET", "/users?offset=-1", b"", 400, "'offset'"),
+        ("GET", "/users?offset=99999999999999999999", b"", 400, "'offset'"),
         ("GET", "/users/u-99-nobody", b"", 404, "'user_id'"),
         ("DELETE", "/users/u-99-nobody", b"", 404, "'user_id'"),
     ],
