@@ -33,7 +33,7 @@ from streamsim.events import EventType, Source, new_event
 from streamsim.servers.actors import ServerActor
 from streamsim.servers.autoscaler import Change, Decision, Load, Policy, Recommendation, decide
 from streamsim.settings import ServersSettings, Settings
-from streamsim.webserve import serve
+from streamsim.webserve import read_object, serve
 
 log = logging.getLogger(__name__)
 
@@ -376,11 +376,7 @@ class ServerGroup:
 
     def _router_app(self) -> web.Application:
         async def start_stream(request: web.Request) -> web.Response:
-            try:
-                body = await request.json()
-            except ValueError:
-                return web.json_response({"error": "the body is not JSON"}, status=400)
-            status, reply = await self.route(body)
+            status, reply = await self.route(await read_object(request))
             return web.json_response(reply, status=status)
 
         async def health(_: web.Request) -> web.Response:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import uuid
@@ -15,6 +14,7 @@ from aiohttp import web
 from streamsim.clock import SiteClock
 from streamsim.events import EventType, Source, new_event
 from streamsim.servers.stream import Stream
+from streamsim.webserve import bad_request, read_object
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +244,7 @@ def server_app(server: StreamServer) -> web.Application:
         stream_id, action = request.match_info["stream_id"], request.match_info["action"]
         body = await read_object(request) if request.can_read_body else {}
         if action not in ACTIONS:
-            raise _bad_request(f"unknown action {action!r}: {', '.join(ACTIONS)}")
+            raise bad_request(f"unknown action {action!r}: {', '.join(ACTIONS)}")
         if not server.holds(stream_id):
             return web.json_response({"error": f"no stream {stream_id}"}, status=404)
         _apply(server, stream_id, action, body)
@@ -259,7 +259,7 @@ def _apply(server: StreamServer, stream_id: str, action: str, body: dict[str, An
     if action == "seek":
         to_s = _number(body, "to_s")
         if to_s < 0:
-            raise _bad_request(f"'to_s' must not be negative, got {to_s}")
+            raise bad_request(f"'to_s' must not be negative, got {to_s}")
         server.seek(stream_id, to_s)
     elif action == "pause":
         server.pause(stream_id)
@@ -269,21 +269,10 @@ def _apply(server: StreamServer, stream_id: str, action: str, body: dict[str, An
         server.stop_stream(stream_id, str(body.get("reason", "user_left")))
 
 
-async def read_object(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object, or a 400 that says what is wrong with the body."""
-    try:
-        body = await request.json()
-    except ValueError:
-        raise _bad_request("the body is not JSON") from None
-    if not isinstance(body, dict):
-        raise _bad_request("the body is not a JSON object")
-    return body
-
-
 def _text(body: dict[str, Any], field: str) -> str:
     value = body.get(field)
     if not isinstance(value, str) or not value:
-        raise _bad_request(f"{field!r} must be a non-empty string, got {value!r}")
+        raise bad_request(f"{field!r} must be a non-empty string, got {value!r}")
     return value
 
 
@@ -295,9 +284,5 @@ def _number(body: dict[str, Any], field: str, default: float | None = None) -> f
     except (TypeError, ValueError):
         value = math.nan
     if not math.isfinite(value):
-        raise _bad_request(f"{field!r} must be a number, got {raw!r}")
+        raise bad_request(f"{field!r} must be a number, got {raw!r}")
     return value
-
-
-def _bad_request(message: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from streamsim.users.openapi import openapi_document
 from streamsim.users.service import MAX_OFFSET, MAX_PAGE, UserRequest, UserService
+from streamsim.webserve import bad_request, parse_object
 
 DEFAULT_PAGE = 100
 
@@ -61,7 +62,7 @@ def user_app(users: UserDirectory | UserService) -> web.Application:
         try:
             user_id = await directory.create_user(body)
         except ValueError as error:  # a trait the model does not know
-            raise _bad_request(str(error)) from None
+            raise bad_request(str(error)) from None
         return web.json_response({"user_id": user_id}, status=201)
 
     @routes.get("/users")
@@ -106,16 +107,11 @@ async def _user_request(request: web.Request) -> UserRequest:
     raw = await request.read()
     if not raw.strip():
         return UserRequest()
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise _bad_request("'body' is not JSON") from None
-    if not isinstance(body, dict):
-        raise _bad_request("'body' must be a JSON object")
+    body = parse_object(raw, "'body'")
     try:
         return UserRequest.model_validate(body)
     except ValidationError as error:
-        raise _bad_request(_name_fields(error)) from None
+        raise bad_request(_name_fields(error)) from None
 
 
 def _name_fields(error: ValidationError) -> str:
@@ -133,15 +129,11 @@ def _query_int(request: web.Request, field: str, default: int, low: int, high: i
     try:
         value = int(raw)
     except ValueError:
-        raise _bad_request(f"'{field}' must be an integer, got {raw!r}") from None
+        raise bad_request(f"'{field}' must be an integer, got {raw!r}") from None
     if value < low or (high is not None and value > high):
         limits = f"from {low}" + (f" to {high}" if high is not None else "")
-        raise _bad_request(f"'{field}' must be {limits}, got {value}")
+        raise bad_request(f"'{field}' must be {limits}, got {value}")
     return value
-
-
-def _bad_request(message: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
 
 
 def _not_found(user_id: str) -> web.HTTPNotFound:

@@ -444,3 +444,30 @@ def test_a_snapshot_lists_each_stream_with_where_it_is() -> None:
         assert entry["playing"] is False
 
     run(scenario)
+
+
+@pytest.mark.parametrize(
+    ("data", "headers", "expected"),
+    [
+        ("[" * 200_000, {}, 400),  # nesting deeper than any parser recurses
+        # The body is read as bytes, so a charset nobody knows does not stop a good seek.
+        ('{"to_s": 1}', {"Content-Type": "application/json; charset=no-such-charset"}, 200),
+    ],
+)
+@pytest.mark.timeout(10)
+def test_a_body_no_parser_can_take_is_a_bad_request_not_a_crash(
+    data: str, headers: dict[str, str], expected: int
+) -> None:
+    async def scenario() -> None:
+        server = new_server(speed=10.0)
+        stream_id = start(server)
+        client = await client_for(server)
+        try:
+            answer = await client.post(f"/streams/{stream_id}/seek", data=data, headers=headers)
+            status = answer.status
+        finally:
+            await client.close()
+
+        assert status == expected
+
+    run(scenario)
