@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 
 from streamsim.events.envelope import Source
 from streamsim.events.topics import partition_key, topic_for
@@ -51,6 +52,9 @@ class Emitter:
             linger_ms=20,
             retries=10,
             max_in_flight_requests_per_connection=1,  # keeps one session's events in order
+            # send() blocks the caller's event loop while it waits for metadata or buffer
+            # room; a few seconds, then the event is counted as failed instead.
+            max_block_ms=5_000,
             client_id=f"streamsim-{source}",
         )
 
@@ -59,10 +63,18 @@ class Emitter:
         self.emit_bytes(orjson.dumps(event), partition_key(event), event_type)
 
     def emit_bytes(self, payload: bytes, key: bytes, event_type: str) -> None:
-        """Send bytes as they are: the error factor sends some that are not JSON at all."""
+        """Send bytes as they are, counted under `event_type`.
+
+        Only the tests send bytes that are not an event today; an emitter that breaks
+        events on purpose counts those nobody can parse as `unreadable`, as the sink does.
+        """
         with self._lock:
             self._counts.emitted[event_type] += 1
-        future = self._producer.send(self._topic, value=payload, key=key)
+        try:
+            future = self._producer.send(self._topic, value=payload, key=key)
+        except KafkaError as error:  # no metadata or no buffer room in time, or closed
+            self._on_failed(event_type, error)
+            return
         future.add_callback(self._on_delivered, event_type)
         future.add_errback(self._on_failed, event_type)
 
@@ -78,9 +90,6 @@ class Emitter:
     def counts(self) -> dict[str, dict[str, int]]:
         with self._lock:
             return self._counts.as_dict()
-
-    def flush(self, timeout_s: float = 30.0) -> None:
-        self._producer.flush(timeout=timeout_s)
 
     def close(self, timeout_s: float = 30.0) -> None:
         self._producer.flush(timeout=timeout_s)
