@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import random
 from dataclasses import dataclass
 
 TWO_PI = 2.0 * math.pi
@@ -78,16 +77,3 @@ class LiveWave:
 
     def rate(self) -> float:
         return self.shape.rate_at_phase(self.phase)
-
-
-def poisson(rng: random.Random, mean: float) -> int:
-    """A Poisson draw; the normal approximation serves large means, where it is exact enough."""
-    if mean <= 0:
-        return 0
-    if mean > 50:
-        return max(0, round(rng.gauss(mean, math.sqrt(mean))))
-    threshold, count, product = math.exp(-mean), 0, rng.random()
-    while product > threshold:
-        count += 1
-        product *= rng.random()
-    return count

@@ -68,6 +68,3 @@ class ServerActor:
             await self._runner.cleanup()
         await asyncio.to_thread(self._emitter.close)
         return self._emitter.counts()
-
-    async def counts(self) -> dict[str, dict[str, int]]:
-        return self._emitter.counts()

@@ -7,7 +7,7 @@ import logging
 import math
 import uuid
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from aiohttp import web
 
@@ -17,10 +17,6 @@ from streamsim.servers.stream import Stream
 from streamsim.webserve import bad_request, read_object
 
 log = logging.getLogger(__name__)
-
-
-class EventSink(Protocol):
-    def emit(self, event: dict[str, Any]) -> None: ...
 
 
 class StreamServer:

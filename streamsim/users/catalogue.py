@@ -53,7 +53,6 @@ class Catalogue:
             if (shelf := [v for v in self.videos if v.category == name])
         }
         self.categories = tuple(self._by_category)
-        self._by_id = {video.video_id: video for video in self.videos}
 
     def _draw(self, rng: random.Random, rank: int, category: str) -> Video:
         length = self.model.categories[category].duration_s.sample(rng)
@@ -68,6 +67,3 @@ class Catalogue:
         """A video of `category` by popularity; site-wide if the category has none."""
         shelf = self._by_category.get(category)
         return shelf.pick(rng) if shelf else self._all.pick(rng)
-
-    def get(self, video_id: str) -> Video | None:
-        return self._by_id.get(video_id)

@@ -139,9 +139,6 @@ class UserService:
             listed["emitted"] = self._emitted()
         return listed
 
-    def describe(self) -> dict[str, Any]:
-        return self.listing()
-
     async def close_all(self, timeout_s: float = 60.0) -> None:
         """Every user closes the browser now: each emits its session end."""
         tasks = [task for _, task in self._users.values()]

@@ -62,7 +62,6 @@ class SimulatedUser:
         self.done: Counter[str] = Counter()
         self.recent: deque[str] = deque(maxlen=RECENT_ACTIONS)
         self.videos_watched = 0
-        self.started_at = clock.now()
         self.video: Video | None = None
         self.position_s = 0.0
         self._stream: StreamHandle | None = None

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import math
-import random
-import statistics
 
 import pytest
 
-from streamsim.orchestrator.wave import LiveWave, Wave, poisson
+from streamsim.orchestrator.wave import LiveWave, Wave
 
 WAVE = Wave(max_rate=5.0, period_s=120.0, floor=0.5)
 
@@ -46,32 +44,6 @@ def test_a_full_period_brings_the_mean_rate_times_the_period() -> None:
 
 def test_no_time_brings_no_users() -> None:
     assert WAVE.expected_users(42.0, 42.0) == 0.0
-
-
-@pytest.mark.parametrize("mean", [0.0, -1.0])
-def test_a_non_positive_mean_draws_nothing(mean: float) -> None:
-    assert poisson(random.Random(1), mean) == 0
-
-
-# Both tests below use a tolerance of 5 standard errors of the estimate. For a Poisson
-# variable of mean m, n draws give the sample mean a standard error sqrt(m / n), and the
-# sample variance one of sqrt((m + 2 m^2) / n) (fourth central moment m + 3 m^2). A correct
-# sampler misses by more than 5 standard errors with probability below 1e-6, and the RNG is
-# seeded, so the test is deterministic; a wrong sampler (e.g. off by one, or a wrong
-# spread) misses by far more than that at these sample sizes.
-DRAWS = 20_000
-
-
-@pytest.mark.parametrize("mean", [0.3, 3.0, 20.0, 49.0, 51.0, 200.0, 5000.0])
-def test_poisson_draws_have_the_requested_mean_and_variance(mean: float) -> None:
-    rng = random.Random(20261201)
-    draws = [poisson(rng, mean) for _ in range(DRAWS)]
-
-    mean_error = math.sqrt(mean / DRAWS)
-    variance_error = math.sqrt((mean + 2 * mean**2) / DRAWS)
-    assert statistics.fmean(draws) == pytest.approx(mean, abs=5 * mean_error)
-    assert statistics.variance(draws) == pytest.approx(mean, abs=5 * variance_error)
-    assert all(isinstance(d, int) and d >= 0 for d in draws)
 
 
 def test_a_live_wave_keeps_its_rate_when_the_period_changes() -> None:
