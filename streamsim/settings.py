@@ -151,7 +151,13 @@ class WaveSettings(Part):
         description="Lowest rate, users per site second; at most max_rate.",
     )
     error_factor: float = Field(
-        default=0.0, ge=0, le=1, description="Share of broken events of users created next."
+        default=0.0,
+        ge=0,
+        le=1,
+        description=(
+            "Share of broken events of users created next. Not applied yet: users take and "
+            "keep it, but send clean events until fault injection is built."
+        ),
     )
     arrivals: Literal["poisson", "even"] = Field(
         default="poisson", description="Poisson arrivals, or evenly spaced ones."

@@ -42,11 +42,7 @@ class SiteMonitor:
         self._update_event_rate()
 
     def _update_event_rate(self) -> None:
-        """Events per real second from the emitters' own counts, users' and servers' alike.
-
-        Known gap: the router's GET /health does not report `emitted` yet, so until it does
-        (a dict of counts by event type, stopped servers included) only user events count.
-        """
+        """Events per real second from the emitters' own counts, users' and servers' alike."""
         if self.users is None or self.router is None:
             self._last_emitted, self.events_per_s = None, None
             return
