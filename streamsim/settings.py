@@ -125,6 +125,15 @@ class ServersSettings(Part):
         default=True, description="Place servers on as many Ray nodes as there are."
     )
 
+    @model_validator(mode="after")
+    def _room_for_the_minimum(self) -> ServersSettings:
+        if self.max_servers < self.min_servers:
+            raise ValueError(
+                f"max_servers ({self.max_servers}) must be at least min_servers "
+                f"({self.min_servers})"
+            )
+        return self
+
 
 # Bounds of the live wave settings; the API's 422 answers and the page's sliders use them.
 MAX_RATE_LIMIT = 10_000.0  # users per site second

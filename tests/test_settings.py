@@ -150,3 +150,8 @@ def test_the_state_folder_holds_lake_warehouse_and_logs(tmp_path: Path) -> None:
     assert settings.lake_dir == tmp_path / "state" / "lake"
     assert settings.serving_path == tmp_path / "state" / "warehouse" / "serving.duckdb"
     assert settings.logs_dir == tmp_path / "state" / "logs"
+
+
+def test_fewer_max_servers_than_min_servers_is_refused() -> None:
+    with pytest.raises(ValidationError, match="max_servers"):
+        load_settings(servers={"min_servers": 3, "max_servers": 2})

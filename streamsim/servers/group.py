@@ -70,7 +70,7 @@ def policy_from(servers: ServersSettings) -> Policy:
         tolerance=servers.tolerance,
         low_water_utilisation=servers.low_water_utilisation,
         min_servers=servers.min_servers,
-        max_servers=max(servers.min_servers, servers.max_servers),
+        max_servers=servers.max_servers,
         scale_down_window_s=servers.scale_down_window_s,
         rate_period_s=servers.rate_period_s,
         scale_up_max_step=servers.scale_up_max_step,
