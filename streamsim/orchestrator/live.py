@@ -18,6 +18,7 @@ from typing import Any, get_args
 from annotated_types import Ge, Gt, Le, Lt
 from pydantic import ValidationError
 
+from streamsim.durable import fsync_directory
 from streamsim.settings import OrchestratorSettings, WaveSettings
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,7 @@ class SettingsStore:
             file.flush()
             os.fsync(file.fileno())
         temporary.replace(self.path)
+        fsync_directory(self.path.parent)
 
 
 def starting_wave(config: OrchestratorSettings, saved: dict[str, Any]) -> WaveSettings:

@@ -206,6 +206,8 @@ class StreamServer:
 
 
 ACTIONS = ("seek", "pause", "resume", "stop")
+# The reasons a user gives; the server's own (paused, timeout, draining) it gives itself.
+USER_STOP_REASONS = ("ended", "user_left")
 
 
 def server_app(server: StreamServer) -> web.Application:
@@ -228,6 +230,8 @@ def server_app(server: StreamServer) -> web.Application:
         body = await read_object(request)
         user_id, session_id = _text(body, "user_id"), _text(body, "session_id")
         video_id, position = _text(body, "video_id"), _number(body, "position_s", 0.0)
+        if position < 0:
+            raise bad_request(f"'position_s' must not be negative, got {position}")
         if not server.has_room():
             return web.json_response({"error": "server full"}, status=503)
         stream_id = server.start_stream(user_id, session_id, video_id, position)
@@ -262,7 +266,10 @@ def _apply(server: StreamServer, stream_id: str, action: str, body: dict[str, An
     elif action == "resume":
         server.resume(stream_id)
     else:
-        server.stop_stream(stream_id, str(body.get("reason", "user_left")))
+        reason = body.get("reason", "user_left")
+        if reason not in USER_STOP_REASONS:
+            raise bad_request(f"'reason' must be one of {', '.join(USER_STOP_REASONS)}")
+        server.stop_stream(stream_id, reason)
 
 
 def _text(body: dict[str, Any], field: str) -> str:

@@ -75,6 +75,9 @@ class ReplicaSet:
             held.pending += 1
         try:
             return await held.replica.create(request)
+        except Exception:
+            held.active -= 1  # refused or failed: no user was placed there
+            raise
         finally:
             held.pending -= 1
 

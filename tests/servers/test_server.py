@@ -471,3 +471,39 @@ def test_a_body_no_parser_can_take_is_a_bad_request_not_a_crash(
         assert status == expected
 
     run(scenario)
+
+
+START_BODY = {"user_id": "u", "session_id": "s", "video_id": "v"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "names"),
+    [
+        (
+            "/streams",
+            {"user_id": "u", "session_id": "s", "video_id": "v", "position_s": -3},
+            "position_s",
+        ),
+        ("/streams/{stream}/stop", {"reason": "server_lost"}, "reason"),
+        ("/streams/{stream}/stop", {"reason": {"a": 1}}, "reason"),
+    ],
+)
+@pytest.mark.timeout(10)
+def test_a_negative_start_or_a_stop_reason_only_a_server_gives_is_refused(
+    path: str, body: dict[str, Any], names: str
+) -> None:
+    async def scenario() -> None:
+        server = new_server(speed=10.0)
+        stream_id = start(server)
+        client = await client_for(server)
+        try:
+            answer = await client.post(path.format(stream=stream_id), json=body)
+            status, error = answer.status, (await answer.json())["error"]
+        finally:
+            await client.close()
+
+        assert status == 400
+        assert names in error
+        assert server.load() == 1  # nothing started, nothing stopped
+
+    run(scenario)

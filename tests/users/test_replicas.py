@@ -117,3 +117,34 @@ def test_an_id_no_replica_holds_is_not_found() -> None:
         return found
 
     assert asyncio.run(scenario()) == (None, False)
+
+
+class RefusingReplica(InProcessReplica):
+    """Refuses the first creation, as a replica does a trait its model lacks."""
+
+    refusals = 1
+
+    async def create(self, request: UserRequest) -> str:
+        if self.refusals:
+            self.refusals -= 1
+            raise ValueError("'traits.device' must be one of …")
+        return await super().create(request)
+
+
+@pytest.mark.timeout(20)
+def test_a_refused_creation_takes_no_place_and_an_overlong_id_finds_no_one() -> None:
+    async def spawn(index: int) -> Replica:
+        return RefusingReplica(index)
+
+    async def scenario() -> tuple[int, int, dict[str, Any] | None]:
+        replicas = ReplicaSet(spawn, per_replica=2)
+        with pytest.raises(ValueError):
+            await replicas.create_user(UserRequest())
+        await replicas.create_user(UserRequest())
+        await replicas.create_user(UserRequest())
+        shown = await replicas.show_user("u" + "9" * 5000 + "-1-x")
+        active, count = replicas.active_users(), replicas.replicas()
+        await replicas.stop()
+        return active, count, shown
+
+    assert asyncio.run(scenario()) == (2, 1, None)  # both fit the first replica

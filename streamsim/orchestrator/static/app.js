@@ -61,7 +61,7 @@ async function send(field, value) {
     showSettings(body, true);
   } else {
     say(body.detail || `refused (${answer.status})`, true);
-    showSettings(wave, true);
+    if (wave) showSettings(wave, true);  // nothing to roll back to before the first poll
   }
 }
 
