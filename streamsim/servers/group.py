@@ -229,15 +229,7 @@ class ServerGroup:
             "reason": str(decision.reason),
         }
         self._last_decision = fields
-        self._emitter.emit(
-            new_event(
-                EventType.SCALING_DECIDED,
-                Source.SERVER,
-                site_time=now,
-                run_id=self._settings.run_id,
-                **fields,
-            )
-        )
+        self._emit(EventType.SCALING_DECIDED, now, server_id=None, **fields)
 
     # --- keeping the members ------------------------------------------------------------
 

@@ -58,7 +58,8 @@ async function send(field, value) {
   const body = await answer.json();
   if (answer.ok) {
     say(`${field} set to ${value}`, false);
-    showSettings(body, true);
+    // Not the control in hand: keys pressed while this answer travelled have moved it on.
+    showSettings(body, false);
   } else {
     say(body.detail || `refused (${answer.status})`, true);
     if (wave) showSettings(wave, true);  // nothing to roll back to before the first poll
