@@ -183,7 +183,6 @@ class FaultInjector:
         self._catalogue = catalogue
         self._emit, self._outlet, self._now = emit, outlet, now
         self._held: Event | None = None
-        self.injected = 0
 
     def send(self, event: Event) -> None:
         """Send one message as this user's client would, faults and all."""
@@ -261,7 +260,7 @@ class FaultInjector:
         self._truth(kind, event, payload, copy=1, detail=detail)
 
     def _send_bytes(self, payload: bytes, event: Event, sent: Event | None) -> None:
-        """Keyed by the session the message names, so a client's own session id when none."""
+        """Keyed by the session the message names (a made-up one, say), else the user's own."""
         named = sent.get("session_id") if sent is not None else None
         session = named if isinstance(named, str) and named else event["session_id"]
         self._outlet.send_bytes(payload, str(session).encode(), counted_type(payload, sent))
@@ -269,7 +268,6 @@ class FaultInjector:
     def _truth(
         self, kind: FaultKind, event: Event, payload: bytes | None, *, copy: int, detail: str
     ) -> None:
-        self.injected += 1
         self._outlet.record(
             {
                 "fault_id": str(uuid.uuid4()),
