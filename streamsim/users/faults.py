@@ -200,7 +200,7 @@ class FaultInjector:
 
     def _send_one(self, event: Event, holding: bool) -> bool:
         """True when something went on the wire for this event."""
-        kind = self._draw(applicable_kinds(event, holding))
+        kind = self._draw(event, holding)
         if kind is None:
             self._emit(event)
         elif kind == FaultKind.OUT_OF_ORDER:
@@ -218,10 +218,13 @@ class FaultInjector:
             self._send_broken(event, kind)
         return True
 
-    def _draw(self, kinds: list[FaultKind]) -> FaultKind | None:
-        """A kind by weight among `kinds`, with probability f; None for a clean message."""
+    def _draw(
+        self, event: Event, holding: bool = False, among: frozenset[FaultKind] | None = None
+    ) -> FaultKind | None:
+        """With probability f, a kind by weight among those that apply; None for clean."""
         if self._f <= 0 or self._rng.random() >= self._f:
             return None
+        kinds = [k for k in applicable_kinds(event, holding) if among is None or k in among]
         weights = [self._weights.get(kind, 1.0) for kind in kinds]
         if sum(weights) <= 0:
             return None  # every kind that fits this event is weighted out
@@ -229,7 +232,7 @@ class FaultInjector:
 
     def _send_perhaps_broken(self, event: Event) -> bytes:
         """The original of a duplicate or an extra beat: itself drawn again, as one message."""
-        kind = self._draw([k for k in applicable_kinds(event) if k in SINGLE_MESSAGE_KINDS])
+        kind = self._draw(event, among=SINGLE_MESSAGE_KINDS)
         if kind is None:
             payload = orjson.dumps(event)
             self._send_bytes(payload, event, event)
