@@ -146,7 +146,7 @@ def test_at_error_factor_one_no_message_goes_out_as_it_was_made(seed: int) -> No
 
 
 @pytest.mark.timeout(60)
-def test_at_error_factor_one_half_the_messages_are_faulty_and_the_kinds_all_come_up() -> None:
+def test_at_a_half_about_half_the_events_are_faulty_and_at_one_every_kind_comes_up() -> None:
     events = [event for seed in SEEDS for event in session(seed)]
 
     half = inject(events, 0.5)
