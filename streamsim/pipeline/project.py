@@ -16,7 +16,7 @@ from sqlmesh.core.config import (
     ModelDefaultsConfig,
 )
 
-from streamsim.lake import events_glob
+from streamsim.lake import ensure_truth_readable, events_glob, truth_glob
 from streamsim.settings import Settings
 
 # The project sits beside the package in the repository (an editable install).
@@ -24,7 +24,12 @@ PROJECT_DIR = Path(__file__).resolve().parents[2] / "sqlmesh"
 GATEWAY = "local"
 
 # The project's models, upstream first; a test keeps this list equal to the project's.
-MODELS = ("lake.events", "staging.events", "metrics.events_per_minute")
+MODELS = (
+    "lake.events",
+    "staging.events",
+    "metrics.events_per_minute",
+    "truth.injected_faults",
+)
 
 # SQLMesh sends anonymous usage analytics unless told not to; this variable stops it before
 # any Context exists, and the config flag below stops it for the CLI too.
@@ -42,8 +47,9 @@ def serving_catalog(settings: Settings) -> str:
 
 
 def sqlmesh_config(settings: Settings) -> Config:
-    """One DuckDB gateway on the warehouse file, with the lake glob as a model variable."""
+    """One DuckDB gateway on the warehouse file, with the lake's globs as model variables."""
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_truth_readable(settings.lake_dir)
     connection = DuckDBConnectionConfig(
         catalogs={serving_catalog(settings): str(settings.warehouse_path)},
         # Windows and site-time minutes are UTC; the machine's zone must not shift them.
@@ -54,7 +60,10 @@ def sqlmesh_config(settings: Settings) -> Config:
         gateways={GATEWAY: GatewayConfig(connection=connection)},
         default_gateway=GATEWAY,
         model_defaults=ModelDefaultsConfig(dialect="duckdb", start="2024-01-01"),
-        variables={"lake_glob": events_glob(settings.lake_dir)},
+        variables={
+            "lake_glob": events_glob(settings.lake_dir),
+            "truth_glob": truth_glob(settings.lake_dir),
+        },
         disable_anonymized_analytics=True,
         cache_dir=str(settings.state / "sqlmesh-cache"),
     )

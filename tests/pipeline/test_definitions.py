@@ -69,6 +69,7 @@ def test_materialize_all_builds_every_asset_and_reports_its_facts(
         "lake/events",
         "staging/events",
         "metrics/events_per_minute",
+        "truth/injected_faults",
         "serving/warehouse",
     }
     assert outcome.facts["staging/events"]["dagster/row_count"] == 2

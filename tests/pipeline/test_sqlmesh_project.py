@@ -17,7 +17,9 @@ def test_the_sqlmesh_unit_tests_pass(settings: Settings) -> None:
     with open_context(settings) as context:
         result = context.test(stream=report)
 
-    assert result.testsRun >= len(MODELS) - 1, report.getvalue()
+    # The views over lake files read Parquet in place, which no unit test can feed.
+    over_files = {"lake.events", "truth.injected_faults"}
+    assert result.testsRun >= len(set(MODELS) - over_files), report.getvalue()
     assert result.wasSuccessful(), report.getvalue()
 
 
