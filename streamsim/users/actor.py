@@ -85,8 +85,8 @@ class UserReplicaActor:
     async def listing(self, offset: int, limit: int) -> dict[str, Any]:
         return self._users().listing(offset, limit)
 
-    async def stop(self) -> dict[str, dict[str, int]]:
-        """Close every browser, and hand back what the users emitted."""
+    async def stop(self) -> dict[str, Any]:
+        """Close every browser, and hand back what the users emitted and did (`ledger`)."""
         if self._service is not None:
             await self._service.close_all()
         if self._watcher is not None:
@@ -94,7 +94,8 @@ class UserReplicaActor:
         if self._http is not None:
             await self._http.close()
         await asyncio.to_thread(self._emitter.close)
-        return self._emitter.counts()
+        ledger = self._service.ledger.as_list() if self._service is not None else []
+        return {**self._emitter.counts(), "ledger": ledger}
 
 
 class RayReplica:
@@ -120,8 +121,8 @@ class RayReplica:
         listed: dict[str, Any] = await self._actor.listing.remote(offset, limit)
         return listed
 
-    async def stop(self) -> dict[str, dict[str, int]]:
-        counts: dict[str, dict[str, int]] = await self._actor.stop.remote()
+    async def stop(self) -> dict[str, Any]:
+        counts: dict[str, Any] = await self._actor.stop.remote()
         ray.kill(self._actor)
         return counts
 
@@ -166,7 +167,7 @@ class UsersFront:
     async def describe(self) -> dict[str, Any]:
         return await self._replicas.list_users(0, 0)
 
-    async def stop(self) -> list[dict[str, dict[str, int]]]:
+    async def stop(self) -> list[dict[str, Any]]:
         """Stop serving, close every browser on every replica, and return their counts."""
         if self._refresher is not None:
             self._refresher.cancel()

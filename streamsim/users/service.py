@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from streamsim.clock import SiteClock
 from streamsim.users.catalogue import Catalogue
+from streamsim.users.ledger import UsersLedger
 from streamsim.users.model import BehaviourModel, load_model
 from streamsim.users.player import Player
 from streamsim.users.traits import TraitChoices
@@ -72,6 +73,7 @@ class UserService:
         self._on_step = on_step
         self._users: dict[str, tuple[SimulatedUser, asyncio.Task[None]]] = {}
         self.totals: Counter[str] = Counter()
+        self.ledger = UsersLedger()
 
     def create(self, request: UserRequest | None = None) -> str:
         """A new user, living from now on; ValueError names a trait the model lacks."""
@@ -92,6 +94,7 @@ class UserService:
             error_factor=request.error_factor,
             on_step=self._on_step,
         )
+        self.ledger.keep(user.record)
         task = asyncio.get_running_loop().create_task(user.live(), name=user_id)
         self._users[user_id] = (user, task)
         task.add_done_callback(lambda done: self._forget(user_id, done))

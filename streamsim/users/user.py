@@ -20,6 +20,7 @@ from typing import Any
 from streamsim.clock import SiteClock
 from streamsim.events import EventType, Source, new_event
 from streamsim.users.catalogue import Catalogue, Video
+from streamsim.users.ledger import SessionRecord
 from streamsim.users.model import OPEN_ACTIONS, PAGE_ACTIONS, BehaviourModel
 from streamsim.users.player import NoServerAvailable, Player, StreamHandle, StreamLost
 from streamsim.users.traits import TraitChoices, draw_traits
@@ -69,12 +70,15 @@ class SimulatedUser:
         self._video_over = True  # no video, or its stream is already done
         self._since_beat = 0.0
         self._page: tuple[str, int, str | None] = ("home", 1, None)  # kind, number, category
+        # What the user did, kept apart from what it emits (see streamsim.users.ledger).
+        self.record = SessionRecord(user_id, self.session_id)
 
     # --- the session ------------------------------------------------------------------
 
     async def live(self) -> None:
         """The whole session; cancelling it closes the browser at once."""
         traits = self.traits
+        self.record.opened(self._clock.now())
         self._event(
             EventType.SESSION_STARTED,
             country=traits.country,
@@ -147,6 +151,7 @@ class SimulatedUser:
             self._event(EventType.VIDEO_SKIPPED, **self._where(), next="close")
         await self._stop_stream("user_left")
         self._event(EventType.SESSION_ENDED, videos_watched=self.videos_watched)
+        self.record.closed(self._clock.now())
         self.state = "closed"
 
     # --- pages and videos -------------------------------------------------------------
@@ -216,6 +221,8 @@ class SimulatedUser:
         await self._clock.sleep(network_s)
         self.position_s, self._since_beat = position_s, 0.0
         self.videos_watched += 0 if restart else 1
+        if not restart:
+            self.record.play_started(self.video.video_id, self._clock.now())
         self.state = "watching"
         self._event(
             EventType.PLAYBACK_STARTED,
@@ -311,6 +318,7 @@ class SimulatedUser:
             await self._clock.sleep(step)
             left -= step
             self.position_s += step
+            self.record.played(step)
             self._since_beat += step
             if self._since_beat >= self._heartbeat_s - 1e-9:
                 self._since_beat = 0.0
