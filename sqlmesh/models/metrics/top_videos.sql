@@ -5,6 +5,8 @@ MODEL (
      play can move every row. It reads core.video_views (one row per view, tens of times fewer
      rows than events) and holds one row per video played, bounded by the catalogue. */
   kind FULL,
+  /* A FULL model's interval is today's; partial intervals let each run rebuild it. */
+  allow_partials TRUE,
   grain video_id,
   description 'One row per video played at least once, over all runs: plays, watch time, completion and exits before video start, ranked by plays, with each video''s cumulative share of plays (the long tail).',
   column_descriptions (
