@@ -270,7 +270,9 @@ class SimulatedUser:
         """
         start = asyncio.ensure_future(self._player.start(request))
         try:
-            return await asyncio.wait_for(asyncio.shield(start), timeout_s)
+            stream = await asyncio.wait_for(asyncio.shield(start), timeout_s)
+            _raise_if_cancelled()
+            return stream
         except BaseException:
             start.add_done_callback(self._stop_if_granted)
             raise
@@ -443,3 +445,16 @@ class SimulatedUser:
                 **fields,
             )
         )
+
+
+def _raise_if_cancelled() -> None:
+    """Deliver a cancellation that `asyncio.wait_for` swallowed.
+
+    Python 3.11's wait_for returns the result when the awaited future completes in the same
+    loop turn as the cancellation, dropping it: a browser closed just as its stream was
+    granted would then live on, and never end its session. The task still counts the
+    request (`cancelling()`), so it is raised here. Python 3.12's wait_for no longer drops it.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
