@@ -57,8 +57,10 @@ WITH touched_hours AS (
     COUNT(ended_at) AS sessions_ended,
     SUM(length_s) AS session_length_s_total
   FROM core.sessions
+  /* The first condition lets DuckDB skip blocks of older rows. */
   WHERE
-    DATE_TRUNC('hour', started_at) IN (SELECT hour FROM touched_hours)
+    started_at >= (SELECT MIN(hour) FROM touched_hours)
+    AND DATE_TRUNC('hour', started_at) IN (SELECT hour FROM touched_hours)
   GROUP BY
     1,
     2,
@@ -80,7 +82,8 @@ WITH touched_hours AS (
     QUANTILE_CONT(video_start_time_ms, 0.9) AS vst_p90
   FROM core.video_views
   WHERE
-    DATE_TRUNC('hour', opened_at) IN (SELECT hour FROM touched_hours)
+    opened_at >= (SELECT MIN(hour) FROM touched_hours)
+    AND DATE_TRUNC('hour', opened_at) IN (SELECT hour FROM touched_hours)
   GROUP BY
     1,
     2,
