@@ -146,13 +146,17 @@ class SimulatedUser:
         return True  # watch: keep playing
 
     async def _close_browser(self) -> None:
+        """The session ends even if the browser is closed again while it closes (the run's
+        stop cancelling a user that was closing by itself)."""
         self.state = "closing"
         if self.video is not None and not self._video_over:
             self._event(EventType.VIDEO_SKIPPED, **self._where(), next="close")
-        await self._stop_stream("user_left")
-        self._event(EventType.SESSION_ENDED, videos_watched=self.videos_watched)
-        self.record.closed(self._clock.now())
-        self.state = "closed"
+        try:
+            await self._stop_stream("user_left")
+        finally:
+            self._event(EventType.SESSION_ENDED, videos_watched=self.videos_watched)
+            self.record.closed(self._clock.now())
+            self.state = "closed"
 
     # --- pages and videos -------------------------------------------------------------
 

@@ -47,3 +47,37 @@ def test_a_browser_closed_as_its_stream_is_granted_still_ends_the_session() -> N
     assert "playback_started" not in [e["event_type"] for e in events]
     assert record.plays == [] and record.ended_at is not None
     assert len(player.started) == 1 and player.open_streams() == set()
+
+
+class SlowToStop(FakePlayer):
+    """Holds every stop until the test says so, as a busy server would."""
+
+    stopping: asyncio.Event | None = None
+
+    async def act(self, stream: StreamHandle, action: str, **body: Any) -> None:
+        if action == "stop" and body.get("reason") == "user_left" and self.stopping is not None:
+            self.stopping.set()
+            await asyncio.sleep(3600)
+        await super().act(stream, action, **body)
+
+
+@pytest.mark.timeout(30)
+def test_a_browser_closed_again_while_it_closes_still_ends_the_session() -> None:
+    async def scenario() -> tuple[SessionRecord, list[Event]]:
+        player = SlowToStop()
+        player.stopping = asyncio.Event()
+        events: list[Event] = []
+        user = new_user(1, player, events)
+        task = asyncio.ensure_future(user.live())
+        while not any(e["event_type"] == "playback_started" for e in events):
+            await asyncio.sleep(0)
+        task.cancel()  # the first close: the user stops its stream ...
+        await player.stopping.wait()
+        task.cancel()  # ... and is closed again while that stop is under way
+        await asyncio.wait([task], timeout=10)
+        return user.record, events
+
+    record, events = asyncio.run(scenario())
+
+    assert events[-1]["event_type"] == "session_ended"
+    assert record.ended_at is not None
