@@ -44,18 +44,48 @@ logger = logging.getLogger(__name__)
 LAKE_FILES = AssetKey(["lake", "event_files"])
 SERVING_COPY = AssetKey(["serving", "warehouse"])
 
+
 # Lineage as SQLMesh knows it; a test keeps it equal to the project's own dependencies.
+def _core_and_marts_deps() -> dict[str, tuple[AssetKey, ...]]:
+    """The core models and marts of docs/metrics.md, each with the models it reads."""
+    reads = {
+        "core.video_views": ("staging.events",),
+        "core.sessions": ("staging.events", "core.video_views"),
+        "core.streams": ("staging.events",),
+        "core.servers": ("staging.events",),
+        "core.scaling_decisions": ("staging.events",),
+        "core.server_utilisation": ("staging.events", "core.servers"),
+        "metrics.system_per_minute": (
+            *("staging.events", "core.sessions", "core.video_views", "core.streams"),
+            *("core.server_utilisation", "core.scaling_decisions"),
+        ),
+        "metrics.product_by_hour": ("core.sessions", "core.video_views"),
+        "metrics.top_videos": ("core.video_views",),
+    }
+    return {model: tuple(AssetKey(dep.split(".")) for dep in deps) for model, deps in reads.items()}
+
+
 _MODEL_DEPS: Mapping[str, tuple[AssetKey, ...]] = {
     "lake.events": (LAKE_FILES,),
     "staging.events": (AssetKey(["lake", "events"]),),
     "metrics.events_per_minute": (AssetKey(["staging", "events"]),),
     "truth.injected_faults": (LAKE_FILES,),
+    **_core_and_marts_deps(),
 }
 _MODEL_DESCRIPTIONS = {
     "lake.events": "The lake's event files as one view, read in place.",
     "staging.events": "One typed row per event, duplicates from at-least-once delivery removed.",
     "metrics.events_per_minute": "Events per site-time minute, event type and source.",
     "truth.injected_faults": "The faults users injected on purpose, for scoring the checks.",
+    "core.video_views": "One row per video opened: its play, watch time and how it ended.",
+    "core.sessions": "One row per browser session: traits, length, plays and watch time.",
+    "core.streams": "One row per stream, as the servers reported it.",
+    "core.servers": "Each streaming server's life: started, draining, stopped.",
+    "core.scaling_decisions": "Every autoscaler round, with the load behind it.",
+    "core.server_utilisation": "Servers alive and their utilisation per site-time minute.",
+    "metrics.system_per_minute": "Users, plays, streams, servers and scaling per minute.",
+    "metrics.product_by_hour": "Product metrics per hour, country and device.",
+    "metrics.top_videos": "Videos ranked by plays, with the long tail.",
 }
 
 

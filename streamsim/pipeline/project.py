@@ -29,6 +29,10 @@ MODELS = (
     "staging.events",
     "metrics.events_per_minute",
     "truth.injected_faults",
+    # The core models and marts of docs/metrics.md.
+    *("core.video_views", "core.sessions", "core.streams", "core.servers"),
+    *("core.scaling_decisions", "core.server_utilisation"),
+    *("metrics.system_per_minute", "metrics.product_by_hour", "metrics.top_videos"),
 )
 
 # SQLMesh sends anonymous usage analytics unless told not to; this variable stops it before

@@ -49,7 +49,12 @@ class ServerActor:
         host = ray.util.get_node_ip_address()
         self._runner, port = await serve(server_app(self._server), host, 0)
         node_id = ray.get_runtime_context().get_node_id()
-        return {"url": f"http://{host}:{port}", "node_id": node_id, "pid": os.getpid()}
+        return {
+            "url": f"http://{host}:{port}",
+            "node_id": node_id,
+            "pid": os.getpid(),
+            "started_at": self._server.started_at,
+        }
 
     async def snapshot(self) -> dict[str, Any]:
         """Its streams, and its emitted counts, in one call for the group's regular look."""
@@ -60,11 +65,13 @@ class ServerActor:
         if self._server is not None:
             self._server.drain()
 
-    async def stop(self) -> dict[str, dict[str, int]]:
-        """Stop (cutting what still plays), stop serving, hand back what this server emitted."""
+    async def stop(self) -> dict[str, Any]:
+        """Stop (cutting what still plays), stop serving, hand back what this server emitted
+        and the site time of its `server_stopped` (`stopped_at`)."""
         if self._server is not None:
             await self._server.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         await asyncio.to_thread(self._emitter.close)
-        return self._emitter.counts()
+        stopped_at = self._server.stopped_at if self._server is not None else None
+        return {**self._emitter.counts(), "stopped_at": stopped_at}

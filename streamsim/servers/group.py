@@ -30,6 +30,7 @@ from ray.exceptions import RayActorError, RayError
 from streamsim.bus import Emitter
 from streamsim.clock import SiteClock
 from streamsim.events import EventType, Source, new_event
+from streamsim.events.envelope import format_site_time
 from streamsim.servers.actors import ServerActor
 from streamsim.servers.autoscaler import Change, Decision, Load, Policy, Recommendation, decide
 from streamsim.settings import ServersSettings, Settings
@@ -100,6 +101,9 @@ class ServerGroup:
         self._http: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped_counts: list[dict[str, dict[str, int]]] = []
+        # Each server's life in site time, as the servers (or, for a lost one, the group)
+        # reported it: the simulation's own record of the group's size over time.
+        self._lives: dict[str, dict[str, Any]] = {}
 
     async def start(self) -> str:
         """Start at `min_servers` and let the autoscaler take it from there."""
@@ -155,6 +159,7 @@ class ServerGroup:
             ray.kill(actor)
             return False
         self._members.append(Member(server_id, actor, info["url"], info["node_id"], info["pid"]))
+        self._lives[server_id] = {"server_id": server_id, "started_at": info.get("started_at")}
         log.info("%s serving at %s on node %s", server_id, info["url"], info["node_id"])
         return True
 
@@ -171,9 +176,8 @@ class ServerGroup:
         if member in self._members:
             self._members.remove(member)
         try:
-            counts: dict[str, dict[str, int]] = await asyncio.wait_for(
-                member.actor.stop.remote(), 60
-            )
+            counts: dict[str, Any] = await asyncio.wait_for(member.actor.stop.remote(), 60)
+            self._lived(member.server_id, counts.pop("stopped_at", None), lost=False)
             self._stopped_counts.append(counts)
         except (TimeoutError, RayError) as error:
             log.warning("%s did not stop cleanly: %r", member.server_id, error)
@@ -277,6 +281,7 @@ class ServerGroup:
             {"emitted": dict(member.emitted), "delivered": {}, "failed": {}}
         )
         now = self._clock.now()
+        self._lived(member.server_id, now, lost=True)
         for stream in member.streams.values():
             self._emit_lost_stream(member, stream, now)
         self._emit(
@@ -288,6 +293,22 @@ class ServerGroup:
             reported_by="group",
         )
         self._spawn(self._heal())
+
+    def _lived(self, server_id: str, stopped_at: float | None, *, lost: bool) -> None:
+        self._lives.setdefault(server_id, {"server_id": server_id, "started_at": None})
+        self._lives[server_id].update(stopped_at=stopped_at, lost=lost)
+
+    def ledger(self) -> list[dict[str, Any]]:
+        """Every server's life: site times of its start and stop (None while it serves)."""
+        return [
+            {
+                "server_id": life["server_id"],
+                "started_at": _site_time_text(life.get("started_at")),
+                "stopped_at": _site_time_text(life.get("stopped_at")),
+                "lost": bool(life.get("lost", False)),
+            }
+            for life in self._lives.values()
+        ]
 
     async def _heal(self) -> None:
         """Back to the size the autoscaler last asked for, without waiting for its round."""
@@ -433,3 +454,8 @@ class ServerGroup:
             await self._http.close()
         await asyncio.to_thread(self._emitter.close)
         return [*self._stopped_counts, self._emitter.counts()]
+
+
+def _site_time_text(site_time: float | None) -> str | None:
+    """The same text the server's event carries for that moment, so times compare exactly."""
+    return None if site_time is None else format_site_time(site_time)

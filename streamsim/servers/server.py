@@ -46,11 +46,15 @@ class StreamServer:
         self._beats: dict[str, asyncio.Task[None]] = {}
         self._sampler: asyncio.Task[None] | None = None
         self.draining = False
+        # Site times of its server_started and server_stopped, for the group's record.
+        self.started_at: float | None = None
+        self.stopped_at: float | None = None
 
     # --- life -------------------------------------------------------------------------
 
     def begin(self) -> None:
-        self._event(EventType.SERVER_STARTED, capacity=self.capacity)
+        self.started_at = self._clock.now()
+        self._event(EventType.SERVER_STARTED, self.started_at, capacity=self.capacity)
         self._sampler = asyncio.get_running_loop().create_task(self._every_heartbeat())
 
     def drain(self) -> None:
@@ -71,7 +75,8 @@ class StreamServer:
             self.stop_stream(stream_id, "server_draining")
         if self._sampler is not None:
             self._sampler.cancel()
-        self._event(EventType.SERVER_STOPPED, streams_cut=len(cut))
+        self.stopped_at = self._clock.now()
+        self._event(EventType.SERVER_STOPPED, self.stopped_at, streams_cut=len(cut))
 
     def load(self) -> int:
         return len(self._streams)

@@ -31,6 +31,8 @@ class Simulation:
         self._users: ActorHandle | None = None
         self.router_url = ""
         self.users_url = ""
+        # The simulators' own record of what they did, filled by stop().
+        self.ledger: dict[str, list[dict[str, Any]]] = {"sessions": [], "servers": []}
 
     def start(self) -> None:
         servers, users = self._settings.servers, self._settings.users
@@ -83,9 +85,11 @@ class Simulation:
         if self._users is not None:
             for replica_counts in _get(self._users.stop.remote(), 120):
                 counts.add(replica_counts)
+                self.ledger["sessions"].extend(replica_counts.get("ledger", []))
         if self._group is not None:
             for server_counts in _get(self._group.stop.remote(), 120):
                 counts.add(server_counts)
+            self.ledger["servers"] = _get(self._group.ledger.remote(), 10)
         for actor in (self._users, self._group):
             if actor is not None:
                 ray.kill(actor)

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from streamsim.bus import ensure_topics
 from streamsim.clock import SiteClock
@@ -206,6 +207,7 @@ class Stack:
             counts = self.simulation.stop()
             self.emitted.update(counts.emitted)
             self.faults.update(counts.faults)
+            write_ledger(self.settings, self.simulation.ledger)
             self.simulation = None
 
     def _drain(self) -> RunSummary:
@@ -233,6 +235,18 @@ class Stack:
         if self.broker is not None:
             self.broker.stop()
         stack_file(self.settings).unlink(missing_ok=True)
+
+
+def ledger_file(settings: Settings) -> Path:
+    """Where a run leaves the simulators' own record of its sessions, plays and servers."""
+    return settings.state / "runs" / settings.run_id / "ledger.json"
+
+
+def write_ledger(settings: Settings, ledger: dict[str, list[dict[str, Any]]]) -> None:
+    path = ledger_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(ledger, indent=1))
+    say(f"  the simulators' ledger is in {path}")
 
 
 def orchestrator_emitted(settings: Settings) -> Counter[str]:

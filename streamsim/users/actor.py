@@ -97,8 +97,8 @@ class UserReplicaActor:
     async def listing(self, offset: int, limit: int) -> dict[str, Any]:
         return self._users().listing(offset, limit)
 
-    async def stop(self) -> dict[str, dict[str, int]]:
-        """Close every browser, and hand back what the users emitted and the faults they made."""
+    async def stop(self) -> dict[str, Any]:
+        """Close every browser; hand back what the users emitted, faulted and did (`ledger`)."""
         if self._service is not None:
             await self._service.close_all()
         if self._watcher is not None:
@@ -107,7 +107,12 @@ class UserReplicaActor:
             await self._http.close()
         await asyncio.to_thread(self._emitter.close)
         await asyncio.to_thread(self._truth.close)
-        return {**self._emitter.counts(), "faults": self._truth.counts()["emitted"]}
+        ledger = self._service.ledger.as_list() if self._service is not None else []
+        return {
+            **self._emitter.counts(),
+            "faults": self._truth.counts()["emitted"],
+            "ledger": ledger,
+        }
 
 
 class RayReplica:
@@ -133,8 +138,8 @@ class RayReplica:
         listed: dict[str, Any] = await self._actor.listing.remote(offset, limit)
         return listed
 
-    async def stop(self) -> dict[str, dict[str, int]]:
-        counts: dict[str, dict[str, int]] = await self._actor.stop.remote()
+    async def stop(self) -> dict[str, Any]:
+        counts: dict[str, Any] = await self._actor.stop.remote()
         ray.kill(self._actor)
         return counts
 
@@ -179,7 +184,7 @@ class UsersFront:
     async def describe(self) -> dict[str, Any]:
         return await self._replicas.list_users(0, 0)
 
-    async def stop(self) -> list[dict[str, dict[str, int]]]:
+    async def stop(self) -> list[dict[str, Any]]:
         """Stop serving, close every browser on every replica, and return their counts."""
         if self._refresher is not None:
             self._refresher.cancel()

@@ -33,7 +33,7 @@ class Replica(Protocol):
 
     async def listing(self, offset: int, limit: int) -> dict[str, Any]: ...
 
-    async def stop(self) -> dict[str, dict[str, int]]: ...
+    async def stop(self) -> dict[str, Any]: ...
 
 
 Spawn = Callable[[int], Awaitable[Replica]]
@@ -56,7 +56,7 @@ class ReplicaSet:
         self._held: dict[int, Held] = {}
         self._next_index = 1
         self._lock = asyncio.Lock()  # placement and retirement must not interleave
-        self.retired_counts: list[dict[str, dict[str, int]]] = []
+        self.retired_counts: list[dict[str, Any]] = []
 
     def replicas(self) -> int:
         return len(self._held)
@@ -138,7 +138,7 @@ class ReplicaSet:
                     self.retired_counts.append(await held.replica.stop())
                     log.info("user replica %d retired (%d left)", held.index, len(self._held))
 
-    async def stop(self) -> list[dict[str, dict[str, int]]]:
+    async def stop(self) -> list[dict[str, Any]]:
         """Stop every replica; the counts of all that ever ran, retired ones included."""
         async with self._lock:
             held, self._held = list(self._held.values()), {}

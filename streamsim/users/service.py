@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from streamsim.clock import SiteClock
 from streamsim.users.catalogue import Catalogue
 from streamsim.users.faults import FaultKind, FaultOutlet
+from streamsim.users.ledger import UsersLedger
 from streamsim.users.model import BehaviourModel, load_model
 from streamsim.users.player import Player
 from streamsim.users.traits import TraitChoices
@@ -76,6 +77,7 @@ class UserService:
         self._on_step = on_step
         self._users: dict[str, tuple[SimulatedUser, asyncio.Task[None]]] = {}
         self.totals: Counter[str] = Counter()
+        self.ledger = UsersLedger()
 
     def create(self, request: UserRequest | None = None) -> str:
         """A new user, living from now on; ValueError names a trait the model lacks."""
@@ -98,6 +100,7 @@ class UserService:
             fault_weights=self._fault_weights,
             on_step=self._on_step,
         )
+        self.ledger.keep(user.record)
         task = asyncio.get_running_loop().create_task(user.live(), name=user_id)
         self._users[user_id] = (user, task)
         task.add_done_callback(lambda done: self._forget(user_id, done))

@@ -21,6 +21,7 @@ from streamsim.clock import SiteClock
 from streamsim.events import EventType, Source, new_event
 from streamsim.users.catalogue import Catalogue, Video
 from streamsim.users.faults import FaultInjector, FaultKind, FaultOutlet
+from streamsim.users.ledger import SessionRecord
 from streamsim.users.model import OPEN_ACTIONS, PAGE_ACTIONS, BehaviourModel
 from streamsim.users.player import NoServerAvailable, Player, StreamHandle, StreamLost
 from streamsim.users.traits import TraitChoices, draw_traits
@@ -87,12 +88,15 @@ class SimulatedUser:
         self._video_over = True  # no video, or its stream is already done
         self._since_beat = 0.0
         self._page: tuple[str, int, str | None] = ("home", 1, None)  # kind, number, category
+        # What the user did, kept apart from what it emits (see streamsim.users.ledger).
+        self.record = SessionRecord(user_id, self.session_id)
 
     # --- the session ------------------------------------------------------------------
 
     async def live(self) -> None:
         """The whole session; cancelling it closes the browser at once."""
         traits = self.traits
+        self.record.opened(self._clock.now())
         self._event(
             EventType.SESSION_STARTED,
             country=traits.country,
@@ -162,12 +166,17 @@ class SimulatedUser:
         return True  # watch: keep playing
 
     async def _close_browser(self) -> None:
+        """The session ends even if the browser is closed again while it closes (the run's
+        stop cancelling a user that was closing by itself)."""
         self.state = "closing"
         if self.video is not None and not self._video_over:
             self._event(EventType.VIDEO_SKIPPED, **self._where(), next="close")
-        await self._stop_stream("user_left")
-        self._event(EventType.SESSION_ENDED, videos_watched=self.videos_watched)
-        self.state = "closed"
+        try:
+            await self._stop_stream("user_left")
+        finally:
+            self._event(EventType.SESSION_ENDED, videos_watched=self.videos_watched)
+            self.record.closed(self._clock.now())
+            self.state = "closed"
 
     # --- pages and videos -------------------------------------------------------------
 
@@ -236,6 +245,8 @@ class SimulatedUser:
         await self._clock.sleep(network_s)
         self.position_s, self._since_beat = position_s, 0.0
         self.videos_watched += 0 if restart else 1
+        if not restart:
+            self.record.play_started(self.video.video_id, self._clock.now())
         self.state = "watching"
         self._event(
             EventType.PLAYBACK_STARTED,
@@ -283,7 +294,9 @@ class SimulatedUser:
         """
         start = asyncio.ensure_future(self._player.start(request))
         try:
-            return await asyncio.wait_for(asyncio.shield(start), timeout_s)
+            stream = await asyncio.wait_for(asyncio.shield(start), timeout_s)
+            _raise_if_cancelled()
+            return stream
         except BaseException:
             start.add_done_callback(self._stop_if_granted)
             raise
@@ -331,6 +344,7 @@ class SimulatedUser:
             await self._clock.sleep(step)
             left -= step
             self.position_s += step
+            self.record.played(step)
             self._since_beat += step
             if self._since_beat >= self._heartbeat_s - 1e-9:
                 self._since_beat = 0.0
@@ -456,3 +470,16 @@ class SimulatedUser:
                 **fields,
             )
         )
+
+
+def _raise_if_cancelled() -> None:
+    """Deliver a cancellation that `asyncio.wait_for` swallowed.
+
+    Python 3.11's wait_for returns the result when the awaited future completes in the same
+    loop turn as the cancellation, dropping it: a browser closed just as its stream was
+    granted would then live on, and never end its session. The task still counts the
+    request (`cancelling()`), so it is raised here. Python 3.12's wait_for no longer drops it.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -23,6 +23,7 @@ from streamsim.pipeline.definitions import (
     materialize_all,
 )
 from streamsim.pipeline.home import dagster_commands, prepare_dagster_home
+from streamsim.pipeline.project import MODELS
 from streamsim.pipeline.warehouse import open_context
 from streamsim.settings import Settings
 
@@ -65,12 +66,8 @@ def test_materialize_all_builds_every_asset_and_reports_its_facts(
     outcome = materialize_all(settings)
 
     assert outcome.success
-    assert set(outcome.facts) == {
-        "lake/events",
-        "staging/events",
-        "metrics/events_per_minute",
-        "truth/injected_faults",
-        "serving/warehouse",
+    assert set(outcome.facts) == {model.replace(".", "/") for model in MODELS} | {
+        "serving/warehouse"
     }
     assert outcome.facts["staging/events"]["dagster/row_count"] == 2
     assert outcome.facts["serving/warehouse"]["bytes"] == settings.serving_path.stat().st_size

@@ -171,6 +171,7 @@ def test_the_group_grows_before_full_shrinks_without_cuts_and_heals(settings: Se
     model_file.write_text(VIEWER_MODEL)
     crowd = Crowd(router_url, clock, settings.run_id, load_model(model_file))
     seen: list[dict[str, Any]] = []
+    lives: list[dict[str, Any]] = []
     try:
         grow_past_one_server(group, crowd, seen)
         dropped_at = shrink_to_one_server(group, crowd, seen, clock)
@@ -178,6 +179,7 @@ def test_the_group_grows_before_full_shrinks_without_cuts_and_heals(settings: Se
     finally:
         crowd.stop()
         ray.get(group.stop.remote(), timeout=120)
+        lives = ray.get(group.ledger.remote(), timeout=10)
         ray.kill(group)
     events = server_events(settings)
 
@@ -187,6 +189,22 @@ def test_the_group_grows_before_full_shrinks_without_cuts_and_heals(settings: Se
     assert_the_lost_servers_streams_started_again_elsewhere(events, crowd, victim)
     assert_servers_ran_on_the_second_node(settings, seen)
     assert sum(seen[-1]["emitted"].values()) > 0  # the router reports what servers emitted
+    assert_the_ledger_has_each_life_at_its_events_times(events, lives, victim)
+
+
+def assert_the_ledger_has_each_life_at_its_events_times(
+    events: list[dict[str, Any]], lives: list[dict[str, Any]], victim: str
+) -> None:
+    """The group's own record of its servers matches, to the millisecond, what they emitted."""
+    started = {
+        e["server_id"]: e["emitted_at"] for e in events if e["event_type"] == "server_started"
+    }
+    stopped = {
+        e["server_id"]: e["emitted_at"] for e in events if e["event_type"] == "server_stopped"
+    }
+    assert {life["server_id"]: life["started_at"] for life in lives} == started
+    assert {life["server_id"]: life["stopped_at"] for life in lives} == stopped
+    assert [life["server_id"] for life in lives if life["lost"]] == [victim]
 
 
 def grow_past_one_server(group: ActorHandle, crowd: Crowd, seen: list[dict[str, Any]]) -> None:

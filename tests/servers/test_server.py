@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from streamsim.clock import SiteClock
 from streamsim.events import SCHEMA_VERSION
+from streamsim.events.envelope import format_site_time
 from streamsim.servers.server import StreamServer, server_app
 
 Event = dict[str, Any]
@@ -505,5 +506,22 @@ def test_a_negative_start_or_a_stop_reason_only_a_server_gives_is_refused(
         assert status == 400
         assert names in error
         assert server.load() == 1  # nothing started, nothing stopped
+
+    run(scenario)
+
+
+def test_the_server_remembers_the_site_times_its_life_events_carry() -> None:
+    async def scenario() -> None:
+        server = new_server(speed=1000.0)
+        server.begin()
+        await asyncio.sleep(0.01)
+        await server.stop()
+
+        [started] = events_of(server, "server_started")
+        [stopped] = events_of(server, "server_stopped")
+        assert server.started_at is not None and server.stopped_at is not None
+        assert format_site_time(server.started_at) == started["emitted_at"]
+        assert format_site_time(server.stopped_at) == stopped["emitted_at"]
+        assert server.started_at < server.stopped_at
 
     run(scenario)

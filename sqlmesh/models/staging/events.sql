@@ -12,7 +12,7 @@ MODEL (
   allow_partials TRUE,
   interval_unit 'hour',
   grain event_key,
-  description 'One row per event: envelope fields typed (NULL where the text does not parse), common body fields extracted, duplicates from at-least-once delivery removed (the first copy ingested wins).',
+  description 'One row per event: envelope fields typed (NULL where the text does not parse), the fields of every type extracted with their JSON type checked (a number sent as text is NULL here), duplicates from at-least-once delivery removed (the first copy ingested wins). Faulty events are kept, for the checks to count; envelope_valid says which rows the core models count.',
   column_descriptions (
     event_key = 'Deduplication key: event_id when present, else a key derived from the Kafka coordinates and body of the message, so events without an id are kept once each and stay countable.',
     event_id = 'Identifier the emitter gave the event; NULL when missing or blank.',
@@ -21,14 +21,42 @@ MODEL (
     emitted_at = 'Site time of emission (UTC); NULL when not a valid ISO 8601 time.',
     source = 'Emitter kind as sent: user, server or orchestrator.',
     run_id = 'Simulation run that emitted the event.',
-    user_id = 'Simulated user; NULL for server and orchestrator events.',
-    session_id = 'Browser session; NULL for server and orchestrator events.',
-    video_id = 'Video the event is about, from the body.',
-    position_s = 'Playback position in seconds, from the body; NULL when not a number.',
-    server_id = 'Streaming server, from the body.',
-    stream_id = 'Stream on a server, from the body.',
-    reason = 'Why a stream stopped or a decision was taken, from the body.',
-    body = 'The whole event as the JSON text received, for type-specific fields.',
+    user_id = 'Simulated user; NULL for server life and orchestrator events.',
+    session_id = 'Browser session; NULL for server life and orchestrator events.',
+    envelope_valid = 'TRUE when the envelope is fit to count (the rule core models filter on): the body is a JSON object; event_id a non-blank string; schema_version the JSON integer 1; emitted_at a string that reads as an ISO 8601 time; run_id a string; source one of user, server, orchestrator and event_type one of the types that source sends; for user events user_id and session_id non-blank strings. Body fields are not judged here (the quality checks do that).',
+    video_id = 'Video the event is about (text).',
+    position_s = 'Playback position in seconds, when sent as a JSON number.',
+    from_s = 'playback_seeked, stream_seeked: position before the seek, in seconds.',
+    to_s = 'playback_seeked: position after the seek, in seconds.',
+    direction = 'playback_seeked: forward or back.',
+    server_id = 'Streaming server (text).',
+    stream_id = 'Stream on a server (text).',
+    reason = 'Why a stream stopped, a start was abandoned, a server stopped or a scaling decision was taken.',
+    restart_reason = 'playback_started: stream_lost when the stream restarted after its server died; NULL on a normal start.',
+    video_start_time_ms = 'playback_started: milliseconds from asking for the stream to the first frame (site time).',
+    waited_ms = 'playback_abandoned: milliseconds the viewer waited before giving up.',
+    refusals = 'playback_abandoned: router answers with no room while the viewer waited.',
+    via = 'video_opened: how the video was reached (open_video, next_video, recommended).',
+    category = 'video_opened, page_viewed: the video or listing category.',
+    next_action = 'video_skipped: the action that left the video (the body field next).',
+    page = 'page_viewed: home, search or browse.',
+    country = 'session_started: the user''s country.',
+    device = 'session_started: the user''s device.',
+    browser = 'session_started: the user''s browser.',
+    connection = 'session_started: the user''s connection.',
+    videos_watched = 'session_ended: videos whose playback started, as the user counted them.',
+    capacity = 'server_started, server_utilisation, scaling_decided: streams one server holds at most.',
+    streams = 'server_utilisation, server_draining, scaling_decided: streams playing (on the server, or on the serving servers).',
+    utilisation = 'server_utilisation, scaling_decided: streams over capacity.',
+    servers = 'scaling_decided: the group''s size before the decision.',
+    desired_servers = 'scaling_decided: the size decided.',
+    serving_servers = 'scaling_decided: servers taking new streams.',
+    draining_servers = 'scaling_decided: servers draining.',
+    target_utilisation = 'scaling_decided: the utilisation the autoscaler aims at.',
+    streams_cut = 'server_stopped: streams the stop cut.',
+    streams_lost = 'server_stopped by the group for a lost server: streams it took with it.',
+    reported_by = 'stream_stopped, server_stopped: group when the group spoke for a lost server.',
+    body = 'The whole event as the JSON text received, for fields not extracted here.',
     topic = 'Kafka topic the event was read from.',
     kafka_partition = 'Kafka partition the event was read from.',
     kafka_offset = 'Offset of the event in its Kafka partition.',
@@ -87,11 +115,62 @@ SELECT
   run_id::TEXT AS run_id,
   user_id::TEXT AS user_id,
   session_id::TEXT AS session_id,
-  (body_json ->> '$.video_id')::TEXT AS video_id,
-  TRY_CAST(body_json ->> '$.position_s' AS DOUBLE) AS position_s,
-  (body_json ->> '$.server_id')::TEXT AS server_id,
-  (body_json ->> '$.stream_id')::TEXT AS stream_id,
-  (body_json ->> '$.reason')::TEXT AS reason,
+  COALESCE(
+    JSON_TYPE(body_json) = 'OBJECT'
+    AND NOT event_id IS NULL
+    AND JSON_TYPE(body_json, '$.event_id') = 'VARCHAR'
+    AND JSON_TYPE(body_json, '$.schema_version') IN ('BIGINT', 'UBIGINT')
+    AND schema_version = 1
+    AND JSON_TYPE(body_json, '$.emitted_at') = 'VARCHAR'
+    AND NOT emitted_at IS NULL
+    AND JSON_TYPE(body_json, '$.run_id') = 'VARCHAR'
+    AND CASE source
+      WHEN 'user'
+      THEN event_type IN @event_types_of('user')
+      AND JSON_TYPE(body_json, '$.user_id') = 'VARCHAR'
+      AND JSON_TYPE(body_json, '$.session_id') = 'VARCHAR'
+      AND TRIM(user_id) <> ''
+      AND TRIM(session_id) <> ''
+      WHEN 'server'
+      THEN event_type IN @event_types_of('server')
+      WHEN 'orchestrator'
+      THEN event_type IN @event_types_of('orchestrator')
+      ELSE FALSE
+    END,
+    FALSE
+  )::BOOLEAN AS envelope_valid,
+  @json_text(body_json, video_id)::TEXT AS video_id,
+  @json_number(body_json, position_s)::DOUBLE AS position_s,
+  @json_number(body_json, from_s)::DOUBLE AS from_s,
+  @json_number(body_json, to_s)::DOUBLE AS to_s,
+  @json_text(body_json, direction)::TEXT AS direction,
+  @json_text(body_json, server_id)::TEXT AS server_id,
+  @json_text(body_json, stream_id)::TEXT AS stream_id,
+  @json_text(body_json, reason)::TEXT AS reason,
+  @json_text(body_json, restart_reason)::TEXT AS restart_reason,
+  @json_number(body_json, video_start_time_ms)::BIGINT AS video_start_time_ms,
+  @json_number(body_json, waited_ms)::BIGINT AS waited_ms,
+  @json_number(body_json, refusals)::INT AS refusals,
+  @json_text(body_json, via)::TEXT AS via,
+  @json_text(body_json, category)::TEXT AS category,
+  @json_text(body_json, next)::TEXT AS next_action,
+  @json_text(body_json, page)::TEXT AS page,
+  @json_text(body_json, country)::TEXT AS country,
+  @json_text(body_json, device)::TEXT AS device,
+  @json_text(body_json, browser)::TEXT AS browser,
+  @json_text(body_json, connection)::TEXT AS connection,
+  @json_number(body_json, videos_watched)::INT AS videos_watched,
+  @json_number(body_json, capacity)::INT AS capacity,
+  @json_number(body_json, streams)::INT AS streams,
+  @json_number(body_json, utilisation)::DOUBLE AS utilisation,
+  @json_number(body_json, servers)::INT AS servers,
+  @json_number(body_json, desired_servers)::INT AS desired_servers,
+  @json_number(body_json, serving_servers)::INT AS serving_servers,
+  @json_number(body_json, draining_servers)::INT AS draining_servers,
+  @json_number(body_json, target_utilisation)::DOUBLE AS target_utilisation,
+  @json_number(body_json, streams_cut)::INT AS streams_cut,
+  @json_number(body_json, streams_lost)::INT AS streams_lost,
+  @json_text(body_json, reported_by)::TEXT AS reported_by,
   body::TEXT AS body,
   topic::TEXT AS topic,
   kafka_partition::INT AS kafka_partition,

@@ -1,0 +1,197 @@
+/* One row per video a viewer opened: the play (if the first frame came), how long it played,
+   and how it ended. Plays are the rows with started. */
+MODEL (
+  name core.video_views,
+  /* Windows follow ingestion, like staging. Each run rebuilds every view of each session that
+     received events in the window, from all of that session's events, and upserts it by its
+     key, so a late event corrects its view and a re-run changes nothing. A view is rebuilt
+     only when its video_opened is within the lookback: an older view is left as it was. */
+  kind INCREMENTAL_BY_UNIQUE_KEY (
+    unique_key view_id
+  ),
+  allow_partials TRUE,
+  interval_unit 'hour',
+  grain view_id,
+  description 'One row per video opened in a session (a view), with its play when the first frame came: video start time, watch time, completion, seeks, pauses and how the view ended. Built from staging rows whose envelope is valid (staging.events.envelope_valid), in session order (emitted_at, then Kafka offset). See docs/metrics.md.',
+  column_descriptions (
+    view_id = 'The event_key of the video_opened event that began the view.',
+    run_id = 'Simulation run.',
+    session_id = 'Browser session the view belongs to.',
+    user_id = 'Simulated user.',
+    video_id = 'Video opened.',
+    category = 'Category of the video, as the video_opened event gave it.',
+    via = 'How the video was reached: open_video, next_video or recommended.',
+    country = 'Country of the session (from session_started); NULL when that event is not known.',
+    device = 'Device of the session; NULL when session_started is not known.',
+    opened_at = 'Site time the video was opened.',
+    started = 'TRUE when the first frame played (a playback_started that is not a restart): the view is a play.',
+    started_at = 'Site time of the first frame; NULL when the play never started.',
+    video_start_time_ms = 'Video start time: milliseconds from asking for the stream to the first frame, as the player measured it; NULL when not started.',
+    exited_before_start = 'TRUE when the viewer left before the first frame (gave up waiting, or left the video or the site while it loaded): an exit before video start.',
+    abandon_reason = 'Why an exit before video start happened, when the player said (no_server, slow_start).',
+    ended_at = 'Site time of the event that ended the view (video_ended, video_skipped or playback_abandoned); NULL while it is still open.',
+    outcome = 'How the view ended: ended (played to the end), skipped (left before the end), lost (its stream was lost and no server took it back in time), exited_before_start; NULL while open.',
+    completed = 'TRUE when the play reached the end of the video (video_ended).',
+    watch_time_s = 'Seconds of video played: the sum, over each stretch of play, of the position reached minus the position the stretch began at (seeks and pauses excluded). 0 when not started.',
+    furthest_position_s = 'The furthest position the viewer was seen at, in seconds.',
+    pauses = 'Pauses during the play.',
+    seeks = 'Seeks during the play.',
+    seeks_forward = 'Seeks forward.',
+    seeks_back = 'Seeks back.',
+    restarts = 'Times the stream restarted on another server after its server was lost.',
+    heartbeats = 'Heartbeats the player sent during the play.',
+    last_ingested_at = 'Latest ingestion time among the view''s events: what the marts window on.'
+  )
+);
+
+WITH touched AS (
+  SELECT DISTINCT
+    run_id,
+    session_id
+  FROM staging.events
+  WHERE
+    ingested_at BETWEEN @start_ts::TIMESTAMP - INTERVAL (@VAR('late_file_grace_minutes', 10)) MINUTE
+    AND @end_ts::TIMESTAMP
+    AND envelope_valid
+    AND source = 'user'
+), session_events AS (
+  SELECT
+    e.*
+  FROM staging.events AS e
+  SEMI JOIN touched AS t
+    ON e.run_id = t.run_id AND e.session_id = t.session_id
+  WHERE
+    e.envelope_valid
+    AND e.source = 'user'
+    AND e.ingested_at >= @start_ts::TIMESTAMP - INTERVAL (@VAR('session_lookback_hours', 24)) HOUR
+), numbered AS (
+  SELECT
+    *,
+    SUM(CASE WHEN event_type = 'video_opened' THEN 1 ELSE 0 END) OVER (
+      PARTITION BY run_id, session_id
+      ORDER BY emitted_at, kafka_offset
+      ROWS UNBOUNDED PRECEDING
+    ) AS view_number
+  FROM session_events
+), traits AS (
+  SELECT
+    run_id,
+    session_id,
+    ARG_MIN(country, emitted_at) AS country,
+    ARG_MIN(device, emitted_at) AS device
+  FROM numbered
+  WHERE
+    event_type = 'session_started'
+  GROUP BY
+    1,
+    2
+), view_events AS (
+  SELECT
+    *,
+    ROW_NUMBER() OVER view_order AS seq,
+    event_type IN ('video_ended', 'video_skipped', 'playback_abandoned') AS is_terminal,
+    /* Positions where a stretch of play meets this event, and where it leaves it. */
+    CASE WHEN event_type = 'playback_seeked' THEN from_s ELSE position_s END AS position_in,
+    CASE WHEN event_type = 'playback_seeked' THEN to_s ELSE position_s END AS position_out,
+    event_type IN ('playback_started', 'playback_resumed', 'heartbeat', 'playback_seeked') AS plays_on
+  FROM numbered
+  WHERE
+    view_number > 0
+    AND event_type NOT IN ('session_started', 'session_ended', 'page_viewed')
+  WINDOW view_order AS (
+    PARTITION BY run_id, session_id, view_number
+    ORDER BY emitted_at, kafka_offset
+  )
+), until_end AS (
+  /* Nothing after the event that ended the view belongs to it. */
+  SELECT
+    *,
+    CASE
+      WHEN LAG(plays_on) OVER view_order
+      THEN position_in - LAG(position_out) OVER view_order
+    END AS played_s
+  FROM view_events
+  QUALIFY
+    COALESCE(
+      SUM(is_terminal::INT) OVER (view_order ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+      0
+    ) = 0
+  WINDOW view_order AS (
+    PARTITION BY run_id, session_id, view_number
+    ORDER BY seq
+  )
+), views AS (
+  SELECT
+    run_id,
+    session_id,
+    view_number,
+    ANY_VALUE(user_id) AS user_id,
+    MAX(event_key) FILTER (WHERE event_type = 'video_opened') AS view_id,
+    MAX(video_id) FILTER (WHERE event_type = 'video_opened') AS video_id,
+    MAX(category) FILTER (WHERE event_type = 'video_opened') AS category,
+    MAX(via) FILTER (WHERE event_type = 'video_opened') AS via,
+    MIN(emitted_at) FILTER (WHERE event_type = 'video_opened') AS opened_at,
+    MIN(emitted_at) FILTER (WHERE event_type = 'playback_started' AND restart_reason IS NULL) AS started_at,
+    ARG_MIN(video_start_time_ms, seq) FILTER (WHERE event_type = 'playback_started' AND restart_reason IS NULL) AS video_start_time_ms,
+    ARG_MIN(event_type, seq) FILTER (WHERE is_terminal) AS final_event,
+    ARG_MIN(reason, seq) FILTER (WHERE event_type = 'playback_abandoned') AS abandon_reason,
+    MIN(emitted_at) FILTER (WHERE is_terminal) AS ended_at,
+    COALESCE(SUM(played_s), 0) AS watch_time_s,
+    MAX(GREATEST(position_s, from_s, to_s)) AS furthest_position_s,
+    COUNT(*) FILTER (WHERE event_type = 'playback_paused') AS pauses,
+    COUNT(*) FILTER (WHERE event_type = 'playback_seeked') AS seeks,
+    COUNT(*) FILTER (WHERE event_type = 'playback_seeked' AND direction = 'forward') AS seeks_forward,
+    COUNT(*) FILTER (WHERE event_type = 'playback_seeked' AND direction = 'back') AS seeks_back,
+    COUNT(*) FILTER (WHERE event_type = 'playback_started' AND restart_reason = 'stream_lost') AS restarts,
+    COUNT(*) FILTER (WHERE event_type = 'heartbeat') AS heartbeats,
+    MAX(ingested_at) AS last_ingested_at
+  FROM until_end
+  GROUP BY
+    1,
+    2,
+    3
+)
+SELECT
+  v.view_id::TEXT AS view_id,
+  v.run_id::TEXT AS run_id,
+  v.session_id::TEXT AS session_id,
+  v.user_id::TEXT AS user_id,
+  v.video_id::TEXT AS video_id,
+  v.category::TEXT AS category,
+  v.via::TEXT AS via,
+  t.country::TEXT AS country,
+  t.device::TEXT AS device,
+  v.opened_at::TIMESTAMP AS opened_at,
+  (NOT v.started_at IS NULL)::BOOLEAN AS started,
+  v.started_at::TIMESTAMP AS started_at,
+  v.video_start_time_ms::BIGINT AS video_start_time_ms,
+  (v.started_at IS NULL AND NOT v.final_event IS NULL)::BOOLEAN AS exited_before_start,
+  v.abandon_reason::TEXT AS abandon_reason,
+  v.ended_at::TIMESTAMP AS ended_at,
+  CASE
+    WHEN v.final_event IS NULL
+    THEN NULL
+    WHEN v.started_at IS NULL
+    THEN 'exited_before_start'
+    WHEN v.final_event = 'video_ended'
+    THEN 'ended'
+    WHEN v.final_event = 'video_skipped'
+    THEN 'skipped'
+    ELSE 'lost'
+  END::TEXT AS outcome,
+  COALESCE(v.final_event = 'video_ended' AND NOT v.started_at IS NULL, FALSE)::BOOLEAN AS completed,
+  ROUND(v.watch_time_s, 3)::DOUBLE AS watch_time_s,
+  v.furthest_position_s::DOUBLE AS furthest_position_s,
+  v.pauses::INT AS pauses,
+  v.seeks::INT AS seeks,
+  v.seeks_forward::INT AS seeks_forward,
+  v.seeks_back::INT AS seeks_back,
+  v.restarts::INT AS restarts,
+  v.heartbeats::INT AS heartbeats,
+  v.last_ingested_at::TIMESTAMP AS last_ingested_at
+FROM views AS v
+LEFT JOIN traits AS t
+  ON v.run_id = t.run_id AND v.session_id = t.session_id
+/* A view whose video_opened fell out of the lookback is left as it was. */
+WHERE
+  NOT v.view_id IS NULL

@@ -1,0 +1,169 @@
+/* The system at a glance, minute by minute: users, plays, streams, servers, scaling, volume. */
+MODEL (
+  name metrics.system_per_minute,
+  /* Windows follow ingestion. A window touches, per run, the minutes from the earliest minute
+     of its events to the latest minute known for the run; those are rebuilt whole from the
+     core models (only rows overlapping them are read) and upserted. */
+  kind INCREMENTAL_BY_UNIQUE_KEY (
+    unique_key (run_id, minute)
+  ),
+  allow_partials TRUE,
+  interval_unit 'hour',
+  grain (run_id, minute),
+  description 'System metrics per run and site-time minute. Instant counts (active users, concurrent plays and streams, servers) are taken at the minute''s start; the others count what happened within the minute. Definitions: docs/metrics.md.',
+  column_descriptions (
+    run_id = 'Simulation run.',
+    minute = 'Site-time minute (UTC).',
+    active_users = 'Sessions open at the minute''s start: started_at <= minute < ended_at (or not ended).',
+    sessions_started = 'Sessions that started within the minute.',
+    concurrent_plays = 'Plays in progress at the minute''s start: first frame shown, view not yet ended (paused plays count).',
+    plays_started = 'Plays whose first frame came within the minute.',
+    concurrent_streams = 'Streams the servers held at the minute''s start (server side).',
+    servers_alive = 'Servers alive at the minute''s start (core.server_utilisation).',
+    servers_serving = 'Servers alive and not draining at the minute''s start.',
+    utilisation_mean = 'Mean sampled server utilisation within the minute.',
+    scaling_decisions = 'Autoscaler rounds within the minute.',
+    scale_ups = 'Rounds that grew the group.',
+    scale_downs = 'Rounds that shrank the group.',
+    events_per_second = 'Events with a valid envelope emitted within the minute, per second (all types; by type: metrics.events_per_minute).'
+  )
+);
+
+WITH new_minutes AS (
+  SELECT
+    run_id,
+    MIN(DATE_TRUNC('minute', emitted_at)) AS first_minute,
+    MAX(DATE_TRUNC('minute', emitted_at)) AS last_minute
+  FROM staging.events
+  WHERE
+    ingested_at BETWEEN @start_ts::TIMESTAMP - INTERVAL (@VAR('late_file_grace_minutes', 10)) MINUTE
+    AND @end_ts::TIMESTAMP
+    AND envelope_valid
+    AND source IN ('user', 'server')
+  GROUP BY
+    1
+), known AS (
+  SELECT
+    run_id,
+    MAX(minute) AS last_minute
+  FROM @this_model
+  GROUP BY
+    1
+), ranges AS (
+  SELECT
+    n.run_id,
+    n.first_minute,
+    GREATEST(n.last_minute, COALESCE(k.last_minute, n.last_minute)) AS last_minute
+  FROM new_minutes AS n
+  LEFT JOIN known AS k
+    ON n.run_id = k.run_id
+), minutes AS (
+  SELECT
+    run_id,
+    UNNEST(GENERATE_SERIES(first_minute, last_minute, INTERVAL 1 MINUTE)) AS minute
+  FROM ranges
+), users AS (
+  SELECT
+    m.run_id,
+    m.minute,
+    COUNT(*) FILTER (WHERE s.started_at <= m.minute AND (s.ended_at IS NULL OR s.ended_at > m.minute)) AS active_users,
+    COUNT(*) FILTER (WHERE DATE_TRUNC('minute', s.started_at) = m.minute) AS sessions_started
+  FROM minutes AS m
+  JOIN core.sessions AS s
+    ON s.run_id = m.run_id
+    AND s.started_at < m.minute + INTERVAL 1 MINUTE
+    AND (
+      s.ended_at IS NULL OR s.ended_at > m.minute
+    )
+  GROUP BY
+    1,
+    2
+), plays AS (
+  SELECT
+    m.run_id,
+    m.minute,
+    COUNT(*) FILTER (WHERE v.started_at <= m.minute AND (v.ended_at IS NULL OR v.ended_at > m.minute)) AS concurrent_plays,
+    COUNT(*) FILTER (WHERE DATE_TRUNC('minute', v.started_at) = m.minute) AS plays_started
+  FROM minutes AS m
+  JOIN core.video_views AS v
+    ON v.run_id = m.run_id
+    AND v.started
+    AND v.started_at < m.minute + INTERVAL 1 MINUTE
+    AND (
+      v.ended_at IS NULL OR v.ended_at > m.minute
+    )
+  GROUP BY
+    1,
+    2
+), streams AS (
+  SELECT
+    m.run_id,
+    m.minute,
+    COUNT(*) AS concurrent_streams
+  FROM minutes AS m
+  JOIN core.streams AS s
+    ON s.run_id = m.run_id
+    AND s.started_at <= m.minute
+    AND (
+      s.stopped_at IS NULL OR s.stopped_at > m.minute
+    )
+  GROUP BY
+    1,
+    2
+), scaling AS (
+  SELECT
+    m.run_id,
+    m.minute,
+    COUNT(*) AS scaling_decisions,
+    COUNT(*) FILTER (WHERE d.change > 0) AS scale_ups,
+    COUNT(*) FILTER (WHERE d.change < 0) AS scale_downs
+  FROM minutes AS m
+  JOIN core.scaling_decisions AS d
+    ON d.run_id = m.run_id AND DATE_TRUNC('minute', d.decided_at) = m.minute
+  GROUP BY
+    1,
+    2
+), volume AS (
+  SELECT
+    e.run_id,
+    DATE_TRUNC('minute', e.emitted_at) AS minute,
+    COUNT(*) AS events
+  FROM staging.events AS e
+  JOIN ranges AS r
+    ON e.run_id = r.run_id
+    AND e.emitted_at >= r.first_minute
+    AND e.emitted_at < r.last_minute + INTERVAL 1 MINUTE
+  WHERE
+    e.envelope_valid
+  GROUP BY
+    1,
+    2
+)
+SELECT
+  m.run_id::TEXT AS run_id,
+  m.minute::TIMESTAMP AS minute,
+  COALESCE(u.active_users, 0)::INT AS active_users,
+  COALESCE(u.sessions_started, 0)::INT AS sessions_started,
+  COALESCE(p.concurrent_plays, 0)::INT AS concurrent_plays,
+  COALESCE(p.plays_started, 0)::INT AS plays_started,
+  COALESCE(s.concurrent_streams, 0)::INT AS concurrent_streams,
+  COALESCE(su.servers_alive, 0)::INT AS servers_alive,
+  COALESCE(su.servers_serving, 0)::INT AS servers_serving,
+  su.utilisation_mean::DOUBLE AS utilisation_mean,
+  COALESCE(d.scaling_decisions, 0)::INT AS scaling_decisions,
+  COALESCE(d.scale_ups, 0)::INT AS scale_ups,
+  COALESCE(d.scale_downs, 0)::INT AS scale_downs,
+  ROUND(COALESCE(vol.events, 0) / 60.0, 3)::DOUBLE AS events_per_second
+FROM minutes AS m
+LEFT JOIN users AS u
+  ON m.run_id = u.run_id AND m.minute = u.minute
+LEFT JOIN plays AS p
+  ON m.run_id = p.run_id AND m.minute = p.minute
+LEFT JOIN streams AS s
+  ON m.run_id = s.run_id AND m.minute = s.minute
+LEFT JOIN core.server_utilisation AS su
+  ON m.run_id = su.run_id AND m.minute = su.minute
+LEFT JOIN scaling AS d
+  ON m.run_id = d.run_id AND m.minute = d.minute
+LEFT JOIN volume AS vol
+  ON m.run_id = vol.run_id AND m.minute = vol.minute
