@@ -13,6 +13,9 @@ else lands in `quarantine/` with its raw bytes and the reason.
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -70,3 +73,19 @@ def events_glob(lake_dir: Path) -> str:
 
 def quarantine_glob(lake_dir: Path) -> str:
     return str(lake_dir / QUARANTINE / "**" / "*.parquet")
+
+
+@contextmanager
+def lake_write_lock(lake_dir: Path, *, exclusive: bool) -> Iterator[None]:
+    """Sinks hold it shared while they land a batch; compaction holds it alone to swap a folder.
+
+    A sink that renamed a file into a folder being swapped would lose that file, and a swap
+    takes milliseconds, so sinks wait that long at most.
+    """
+    lake_dir.mkdir(parents=True, exist_ok=True)
+    with (lake_dir / ".write.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

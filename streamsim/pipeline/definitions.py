@@ -37,11 +37,18 @@ from dagster import (
 
 from streamsim.pipeline import warehouse
 from streamsim.pipeline.project import MODELS
+from streamsim.pipeline.schedules import (
+    freshness_policy,
+    lake_upkeep_job,
+    safety_schedule,
+    upkeep_schedule,
+)
 from streamsim.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
 
 LAKE_FILES = AssetKey(["lake", "event_files"])
+_settings = load_settings()
 SERVING_COPY = AssetKey(["serving", "warehouse"])
 
 # Lineage as SQLMesh knows it; a test keeps it equal to the project's own dependencies.
@@ -86,6 +93,7 @@ _MODEL_SPECS = [
         kinds={"sqlmesh", "duckdb"},
         # Nothing is materialised while the lake is still empty.
         skippable=True,
+        freshness_policy=freshness_policy(_settings.pipeline),
     )
     for model in MODELS
 ]
@@ -122,6 +130,7 @@ def _model_metadata(model: str, facts: warehouse.RunFacts) -> dict[str, Any]:
     deps=[model_key(model) for model in MODELS],
     group_name="serving",
     kinds={"duckdb"},
+    freshness_policy=freshness_policy(_settings.pipeline),
 )
 def serving_copy(warehouse_store: WarehouseResource) -> MaterializeResult:
     """The read-only copy BI and `streamsim sql` open, since only one process may hold the
@@ -137,6 +146,7 @@ def serving_copy(warehouse_store: WarehouseResource) -> MaterializeResult:
             "path": str(facts.path),
             "bytes": facts.bytes,
             "duration_s": round(facts.duration_s, 3),
+            **facts.freshness.metadata(),
         }
     )
 
@@ -156,9 +166,6 @@ def newest_lake_file_ns(settings: Settings) -> int:
     return max(
         (os.stat(path).st_mtime_ns for path in warehouse.lake_event_files(settings)), default=0
     )
-
-
-_settings = load_settings()
 
 
 @sensor(
@@ -185,8 +192,12 @@ def lake_files_sensor(
 
 defs = Definitions(
     assets=[lake_event_files, sqlmesh_models, serving_copy],
-    jobs=[warehouse_job],
+    jobs=[warehouse_job, lake_upkeep_job],
     sensors=[lake_files_sensor],
+    schedules=[
+        safety_schedule(warehouse_job, _settings.pipeline),
+        upkeep_schedule(_settings.pipeline),
+    ],
     resources={"warehouse_store": WarehouseResource(state_dir=str(_settings.state))},
 )
 

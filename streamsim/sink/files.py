@@ -26,6 +26,7 @@ from streamsim.lake import (
     EVENTS,
     QUARANTINE,
     QUARANTINE_SCHEMA,
+    lake_write_lock,
 )
 from streamsim.sink.records import EventRow, QuarantineRow
 
@@ -105,14 +106,17 @@ def write_rows(
     for row in quarantined:
         by_date[f"{datetime.fromtimestamp(row.ingested_ms / 1000, UTC):%Y-%m-%d}"].append(row)
 
-    written = [
-        write_atomically(events_table(rows), event_folder(lake_dir, hour), file_name(now))
-        for hour, rows in by_hour.items()
-    ]
-    written += [
-        write_atomically(quarantine_table(rows), quarantine_folder(lake_dir, day), file_name(now))
-        for day, rows in by_date.items()
-    ]
+    with lake_write_lock(lake_dir, exclusive=False):
+        written = [
+            write_atomically(events_table(rows), event_folder(lake_dir, hour), file_name(now))
+            for hour, rows in by_hour.items()
+        ]
+        written += [
+            write_atomically(
+                quarantine_table(rows), quarantine_folder(lake_dir, day), file_name(now)
+            )
+            for day, rows in by_date.items()
+        ]
     return written
 
 
