@@ -70,6 +70,7 @@ def test_every_warehouse_asset_carries_the_freshness_goal() -> None:
     for key in [AssetKey(model.split(".")) for model in MODELS] + [SERVING_COPY]:
         policy = graph.get(key).freshness_policy
         assert isinstance(policy, TimeWindowFreshnessPolicy), key
+        assert policy.warn_window is not None
         assert policy.warn_window.to_timedelta() == goal
         assert policy.fail_window.to_timedelta() == 2 * goal
 
