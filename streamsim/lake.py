@@ -14,6 +14,7 @@ else lands in `quarantine/` with its raw bytes and the reason.
 from __future__ import annotations
 
 import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -83,9 +84,10 @@ def lake_write_lock(lake_dir: Path, *, exclusive: bool) -> Iterator[None]:
     takes milliseconds, so sinks wait that long at most.
     """
     lake_dir.mkdir(parents=True, exist_ok=True)
-    with (lake_dir / ".write.lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    # The lake folder itself is the lock (Linux locks folders too): no file to leave about.
+    descriptor = os.open(lake_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(descriptor)  # closing the last descriptor releases the lock
