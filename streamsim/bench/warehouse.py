@@ -63,12 +63,15 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-stack", action="store_true", help="skip the freshness run")
     parser.add_argument("--no-models", action="store_true", help="only the freshness run")
+    parser.add_argument(
+        "--scratch", type=Path, help="keep the lakes and the stack's state here (default: removed)"
+    )
 
 
 def run(settings: Settings, options: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"setup": _setup(options), "load_average_1m": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory(prefix="bench-warehouse-") as scratch:
-        root = Path(scratch)
+        root = options.scratch or Path(scratch)
         if not options.no_models:
             result["model_run"] = bench_full_load(root / "full", options.events)
             result["incremental"] = bench_incremental(root, options)
