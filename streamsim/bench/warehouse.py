@@ -72,6 +72,7 @@ def run(settings: Settings, options: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"setup": _setup(options), "load_average_1m": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory(prefix="bench-warehouse-") as scratch:
         root = options.scratch or Path(scratch)
+        root.mkdir(parents=True, exist_ok=True)
         if not options.no_models:
             result["model_run"] = bench_full_load(root / "full", options.events)
             result["incremental"] = bench_incremental(root, options)
