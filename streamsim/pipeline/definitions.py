@@ -48,8 +48,9 @@ from streamsim.settings import Settings, load_settings
 logger = logging.getLogger(__name__)
 
 LAKE_FILES = AssetKey(["lake", "event_files"])
-_settings = load_settings()
 SERVING_COPY = AssetKey(["serving", "warehouse"])
+# Read once at load: the sensor's interval, the schedules and the freshness goal come from it.
+_settings = load_settings()
 
 # Lineage as SQLMesh knows it; a test keeps it equal to the project's own dependencies.
 _MODEL_DEPS: Mapping[str, tuple[AssetKey, ...]] = {
