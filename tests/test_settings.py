@@ -155,3 +155,18 @@ def test_the_state_folder_holds_lake_warehouse_and_logs(tmp_path: Path) -> None:
 def test_fewer_max_servers_than_min_servers_is_refused() -> None:
     with pytest.raises(ValidationError, match="max_servers"):
         load_settings(servers={"min_servers": 3, "max_servers": 2})
+
+
+def test_lake_retention_is_a_whole_number_of_site_hours_and_misspellings_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(tmp_path, monkeypatch, "[lake]\nretention_hours = 0\n")
+    with pytest.raises(ValidationError, match=r"lake\.retention_hours"):
+        load_settings()
+
+    write_config(tmp_path, monkeypatch, "[lake]\nretention_days = 3\n")
+    with pytest.raises(ValidationError, match="retention_days"):
+        load_settings()
+
+    write_config(tmp_path, monkeypatch, "[lake]\nretention_hours = 48\n")
+    assert load_settings().lake.retention_hours == 48
