@@ -40,6 +40,7 @@ from streamsim.pipeline.project import MODELS
 from streamsim.pipeline.schedules import (
     freshness_policy,
     lake_upkeep_job,
+    run_waiting,
     safety_schedule,
     upkeep_schedule,
 )
@@ -69,9 +70,16 @@ class WarehouseResource(ConfigurableResource):
     """Where the stack keeps its state, so tests and the drain can point at their own."""
 
     state_dir: str
+    # The run whose clock maps emission to wall time for freshness; the Dagster processes
+    # take it from the environment `streamsim up` gives them, the drain passes its own.
+    run_id: str | None = None
+    speed: float | None = None
+    site_origin: float | None = None
 
     def settings(self) -> Settings:
-        return load_settings(state_dir=Path(self.state_dir))
+        run = {"run_id": self.run_id, "speed": self.speed, "site_origin": self.site_origin}
+        given = {name: value for name, value in run.items() if value is not None}
+        return load_settings(state_dir=Path(self.state_dir), **given)
 
 
 def model_key(model: str) -> AssetKey:
@@ -187,6 +195,9 @@ def lake_files_sensor(
     newest = newest_lake_file_ns(warehouse_store.settings())
     if newest <= seen:
         return SkipReason("no new lake files")
+    if run_waiting(context.instance, warehouse_job.name):
+        # It reads the lake when it starts: a second one behind it would only add a process.
+        return SkipReason("a warehouse run that has not started yet will load the new files")
 
     return SensorResult(run_requests=[RunRequest(run_key=str(newest))], cursor=str(newest))
 
@@ -217,9 +228,15 @@ def materialize_all(settings: Settings, instance: DagsterInstance | None = None)
     Without an instance the run is recorded in a throwaway one, so this never contends with
     a running daemon for Dagster's storage; the warehouse's own lock keeps writers apart.
     """
+    store = WarehouseResource(
+        state_dir=str(settings.state),
+        run_id=settings.run_id,
+        speed=settings.speed,
+        site_origin=settings.site_origin,
+    )
     result = materialize(
         [lake_event_files, sqlmesh_models, serving_copy],
-        resources={"warehouse_store": WarehouseResource(state_dir=str(settings.state))},
+        resources={"warehouse_store": store},
         instance=instance,
         raise_on_error=False,
         # Step-by-step debug lines would bury the run summary that follows this call.

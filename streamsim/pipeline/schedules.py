@@ -51,6 +51,13 @@ def run_in_flight(instance: DagsterInstance, job_name: str) -> bool:
     return bool(runs)
 
 
+def run_waiting(instance: DagsterInstance, job_name: str) -> bool:
+    """Whether a run of the job is queued or starting: it has not read the lake yet."""
+    waiting = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING]
+    runs = instance.get_run_records(RunsFilter(job_name=job_name, statuses=waiting), limit=1)
+    return bool(runs)
+
+
 def every_minutes(minutes: int) -> str:
     return "* * * * *" if minutes == 1 else f"*/{minutes} * * * *"
 
