@@ -263,7 +263,7 @@ def bench_freshness(state: Path, seconds: float) -> dict[str, Any]:
     log = (state.parent / "up.out").open("w")
     up = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        delays = _watch_serving_copy(_settings(state).serving_path, up)
+        delays = _watch_serving_copy(_settings(state).serving_path, up, state.parent / "up.out")
     finally:
         if up.poll() is None:
             up.terminate()
@@ -272,12 +272,16 @@ def bench_freshness(state: Path, seconds: float) -> dict[str, Any]:
     return _freshness_figures(delays, _settings(state))
 
 
-def _watch_serving_copy(serving: Path, up: subprocess.Popen[bytes]) -> list[float]:
-    """Poll the serving copy; for each new publication, the delay of each event it adds."""
+def _watch_serving_copy(serving: Path, up: subprocess.Popen[bytes], out: Path) -> list[float]:
+    """Poll the serving copy; for each new publication, the delay of each event it adds.
+
+    Watching ends when the run's time is up: the last events are then published by the
+    end-of-run drain, after Dagster has stopped, which says nothing of a running stack.
+    """
     seen: set[str] = set()
     delays: list[float] = []
     last: tuple[int, int] | None = None
-    while up.poll() is None:
+    while up.poll() is None and "s are up" not in out.read_text():
         time.sleep(0.2)
         try:
             info = serving.stat()
