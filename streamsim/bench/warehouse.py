@@ -264,12 +264,15 @@ def bench_freshness(state: Path, seconds: float) -> dict[str, Any]:
     up = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         delays = _watch_serving_copy(_settings(state).serving_path, up, state.parent / "up.out")
+        watched_until = time.time()
     finally:
-        if up.poll() is None:
+        try:
+            up.wait(timeout=300)  # the drain, then every process stopped
+        except subprocess.TimeoutExpired:
             up.terminate()
-        up.wait(timeout=300)
+            up.wait(timeout=60)
         log.close()
-    return _freshness_figures(delays, _settings(state))
+    return _freshness_figures(delays, _settings(state), watched_until)
 
 
 def _watch_serving_copy(serving: Path, up: subprocess.Popen[bytes], out: Path) -> list[float]:
@@ -313,7 +316,7 @@ def _events_in(serving: Path) -> list[tuple[str, float]]:
         connection.close()
 
 
-def _freshness_figures(delays: list[float], settings: Settings) -> dict[str, Any]:
+def _freshness_figures(delays: list[float], settings: Settings, until: float) -> dict[str, Any]:
     if len(delays) < 2:
         return {"events": len(delays), "p50_s": None, "p95_s": None}
     cuts = statistics.quantiles(delays, n=100)
@@ -322,19 +325,21 @@ def _freshness_figures(delays: list[float], settings: Settings) -> dict[str, Any
         "p50_s": round(statistics.median(delays), 1),
         "p95_s": round(cuts[94], 1),
         "max_s": round(max(delays), 1),
-        "pipeline_record": _recorded(settings),
+        "pipeline_record": _recorded(settings, until),
     }
 
 
-def _recorded(settings: Settings) -> dict[str, Any]:
-    """What the pipeline itself wrote into ops.freshness, for comparison."""
+def _recorded(settings: Settings, until: float) -> dict[str, Any]:
+    """What the pipeline itself wrote into ops.freshness while watched, for comparison."""
     try:
         connection = duckdb.connect(str(settings.serving_path), read_only=True)
     except duckdb.Error:
         return {}
     try:
         row = connection.execute(
-            "SELECT COUNT(*), SUM(events), MAX(p95_s), MEDIAN(p50_s) FROM ops.freshness"
+            "SELECT COUNT(*), SUM(events), MAX(p95_s), MEDIAN(p50_s) FROM ops.freshness "
+            "WHERE published_at <= MAKE_TIMESTAMP(($until * 1e6)::BIGINT)",
+            {"until": until},
         ).fetchone()
     except duckdb.Error:
         return {}
