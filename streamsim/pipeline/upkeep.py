@@ -180,6 +180,8 @@ def expire_lake(settings: Settings, facts: UpkeepFacts, now: float | None = None
         if start is None:
             continue
         is_event_hour = folder.is_relative_to(settings.lake_dir / EVENTS)
+        if start.year == datetime.max.year:
+            continue  # the last day there is (a placeholder's): never past any horizon
         end = start + (timedelta(hours=1) if is_event_hour else timedelta(days=1))
         if end <= (site_cutoff if is_event_hour else real_cutoff):
             _remove_folder(settings, folder)

@@ -121,7 +121,7 @@ def test_retention_removes_only_partitions_that_ended_before_the_horizon(tmp_pat
     for hour in ("06", "07", "08", "09", "10"):
         lake.write([lake_row(f"h{hour}")], hour=hour)
     quarantine = settings.lake_dir / "quarantine"
-    for day in ("2026-12-03", "2026-12-04"):
+    for day in ("2026-12-03", "2026-12-04", "9999-12-31"):
         (quarantine / f"ingest_date={day}").mkdir(parents=True)
         (quarantine / f"ingest_date={day}" / "x.parquet").write_bytes(b"")
     now = datetime(2026, 12, 4, 10, 30, tzinfo=UTC).timestamp()
@@ -137,7 +137,10 @@ def test_retention_removes_only_partitions_that_ended_before_the_horizon(tmp_pat
     ]
     hours = sorted(p.parent.name for p in files_in(settings))
     assert hours == ["event_hour=08", "event_hour=09", "event_hour=10"]
-    assert [p.name for p in quarantine.iterdir()] == ["ingest_date=2026-12-04"]
+    assert sorted(p.name for p in quarantine.iterdir()) == [
+        "ingest_date=2026-12-04",
+        "ingest_date=9999-12-31",
+    ]
 
 
 def test_retention_counts_event_hours_in_site_time(tmp_path: Path) -> None:
