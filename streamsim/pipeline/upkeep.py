@@ -86,15 +86,17 @@ def write_merged(files: list[Path], target: Path) -> int:
         [pq.read_schema(path) for path in files], promote_options="permissive"
     )
     rows, pending, pending_rows = 0, [], 0
-    with target.open("wb") as handle, pq.ParquetWriter(handle, schema, compression="zstd") as out:
-        for path in files:
-            table = pq.read_table(path)
-            pending.append(table.select([n for n in schema.names if n in table.column_names]))
-            pending_rows += table.num_rows
-            if pending_rows >= ROW_GROUP_ROWS:
-                rows += _write_pending(out, schema, pending)
-                pending, pending_rows = [], 0
-        rows += _write_pending(out, schema, pending)
+    with target.open("wb") as handle:
+        with pq.ParquetWriter(handle, schema, compression="zstd") as out:
+            for path in files:
+                table = pq.read_table(path)
+                pending.append(table.select([n for n in schema.names if n in table.column_names]))
+                pending_rows += table.num_rows
+                if pending_rows >= ROW_GROUP_ROWS:
+                    rows += _write_pending(out, schema, pending)
+                    pending, pending_rows = [], 0
+            rows += _write_pending(out, schema, pending)
+        # The footer is written when the writer closes: only then is the file whole.
         handle.flush()
         os.fsync(handle.fileno())
     return rows
