@@ -17,6 +17,10 @@ apart from `events/` so that no check can read them by mistake; only scoring doe
 
 from __future__ import annotations
 
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -128,3 +132,20 @@ def ensure_truth_readable(lake_dir: Path) -> Path:
         pq.write_table(TRUTH_SCHEMA.empty_table(), temporary)
         temporary.replace(placeholder)
     return placeholder
+
+
+@contextmanager
+def lake_write_lock(lake_dir: Path, *, exclusive: bool) -> Iterator[None]:
+    """Sinks hold it shared while they land a batch; compaction holds it alone to swap a folder.
+
+    A sink that renamed a file into a folder being swapped would lose that file, and a swap
+    takes milliseconds, so sinks wait that long at most.
+    """
+    lake_dir.mkdir(parents=True, exist_ok=True)
+    # The lake folder itself is the lock (Linux locks folders too): no file to leave about.
+    descriptor = os.open(lake_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(descriptor)  # closing the last descriptor releases the lock

@@ -46,7 +46,14 @@ class KafkaSettings(Part):
     controller_port: int = Field(default=9093, ge=1, le=65535)
     heap: str = Field(default="512m", description="JVM heap of the local broker.")
     partitions: int = Field(default=6, ge=1, description="Partitions of the event topics.")
-    retention_hours: int = Field(default=24, ge=1)
+    retention_hours: int = Field(
+        default=24, ge=1, description="Real hours a topic keeps messages the sink has read."
+    )
+    retention_bytes: int = Field(
+        default=1 << 30,
+        ge=1 << 20,
+        description="Bytes each topic partition keeps at most, however fast events arrive.",
+    )
     replication_factor: int = Field(default=1, ge=1, description="For topics we create.")
 
     @property
@@ -227,12 +234,41 @@ class SinkSettings(Part):
     batch_max_seconds: float = Field(default=2.0, gt=0)
 
 
+class LakeSettings(Part):
+    """How long the lake keeps events, and when its small files are merged."""
+
+    retention_hours: int = Field(
+        default=7 * 24,
+        ge=1,
+        description="Site hours of events the lake keeps; older hour partitions are deleted "
+        "(the warehouse keeps what it loaded).",
+    )
+    compact_quiet_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="Real seconds a partition must go without a new file before its files "
+        "are merged into one.",
+    )
+
+
 class PipelineSettings(Part):
     """Dagster and the SQLMesh project it runs."""
 
     host: str = LOOPBACK
     port: int = Field(default=3000, ge=1, le=65535)
-    sensor_interval_s: int = Field(default=10, ge=1)
+    sensor_interval_s: int = Field(default=5, ge=1, description="Between looks for new files.")
+    safety_run_minutes: int = Field(
+        default=5,
+        ge=1,
+        le=60,
+        description="A scheduled run every this many minutes, in case the sensor misses one.",
+    )
+    upkeep_minutes: int = Field(
+        default=15, ge=1, le=60, description="Between lake compaction and retention runs."
+    )
+    freshness_goal_s: int = Field(
+        default=60, ge=1, description="Events should be queryable this soon after emission."
+    )
 
 
 class Settings(BaseSettings):
@@ -254,6 +290,7 @@ class Settings(BaseSettings):
     servers: ServersSettings = ServersSettings()
     orchestrator: OrchestratorSettings = OrchestratorSettings()
     sink: SinkSettings = SinkSettings()
+    lake: LakeSettings = LakeSettings()
     pipeline: PipelineSettings = PipelineSettings()
 
     @classmethod

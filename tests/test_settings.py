@@ -194,3 +194,18 @@ def test_fault_weights_come_from_the_environment_as_a_json_table(
     monkeypatch.setenv("STREAMSIM_USERS__FAULT_WEIGHTS", '{"truncated_payload": 5}')
 
     assert load_settings().users.weights_by_kind()[FaultKind.TRUNCATED_PAYLOAD] == 5.0
+
+
+def test_lake_retention_is_a_whole_number_of_site_hours_and_misspellings_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(tmp_path, monkeypatch, "[lake]\nretention_hours = 0\n")
+    with pytest.raises(ValidationError, match=r"lake\.retention_hours"):
+        load_settings()
+
+    write_config(tmp_path, monkeypatch, "[lake]\nretention_days = 3\n")
+    with pytest.raises(ValidationError, match="retention_days"):
+        load_settings()
+
+    write_config(tmp_path, monkeypatch, "[lake]\nretention_hours = 48\n")
+    assert load_settings().lake.retention_hours == 48

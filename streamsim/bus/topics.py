@@ -6,7 +6,7 @@ import logging
 import time
 
 from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
+from kafka.admin import ConfigResource, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from streamsim.errors import StreamsimError
@@ -34,23 +34,36 @@ def wait_for_broker(bootstrap: str, timeout_s: float = 60.0) -> KafkaAdminClient
             time.sleep(0.5)
 
 
+def retention_configs(kafka: KafkaSettings) -> dict[str, str]:
+    """Bound every topic by age and by size, so a long run cannot fill the disk."""
+    return {
+        "retention.ms": str(kafka.retention_hours * 3600 * 1000),
+        "retention.bytes": str(kafka.retention_bytes),
+    }
+
+
 def ensure_topics(kafka: KafkaSettings) -> list[str]:
     """Create any missing topic; returns the names of those it created."""
     # A cluster named by the user should already be up: a short wait says so sooner.
     admin = wait_for_broker(kafka.bootstrap, timeout_s=60.0 if kafka.is_local else 15.0)
     try:
         existing = set(admin.list_topics())
-        retention_ms = str(kafka.retention_hours * 3600 * 1000)
+        configs = retention_configs(kafka)
         missing = [
             NewTopic(
                 name=topic.name,
                 num_partitions=topic.partitions or kafka.partitions,
                 replication_factor=kafka.replication_factor,
-                topic_configs={"retention.ms": retention_ms},
+                topic_configs=configs,
             )
             for topic in TOPICS
             if topic.name not in existing
         ]
+        kept = [topic.name for topic in TOPICS if topic.name in existing]
+        if kept and kafka.is_local:
+            # A changed retention setting applies to our own broker's older topics too; a
+            # cluster someone else runs keeps the configs its owners gave its topics.
+            admin.alter_configs([ConfigResource("TOPIC", name, configs=configs) for name in kept])
         if missing:
             try:
                 admin.create_topics(missing)

@@ -37,12 +37,21 @@ from dagster import (
 
 from streamsim.pipeline import warehouse
 from streamsim.pipeline.project import MODELS
+from streamsim.pipeline.schedules import (
+    freshness_policy,
+    lake_upkeep_job,
+    run_waiting,
+    safety_schedule,
+    upkeep_schedule,
+)
 from streamsim.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
 
 LAKE_FILES = AssetKey(["lake", "event_files"])
 SERVING_COPY = AssetKey(["serving", "warehouse"])
+# Read once at load: the sensor's interval, the schedules and the freshness goal come from it.
+_settings = load_settings()
 
 
 # Lineage as SQLMesh knows it; a test keeps it equal to the project's own dependencies.
@@ -93,9 +102,16 @@ class WarehouseResource(ConfigurableResource):
     """Where the stack keeps its state, so tests and the drain can point at their own."""
 
     state_dir: str
+    # The run whose clock maps emission to wall time for freshness; the Dagster processes
+    # take it from the environment `streamsim up` gives them, the drain passes its own.
+    run_id: str | None = None
+    speed: float | None = None
+    site_origin: float | None = None
 
     def settings(self) -> Settings:
-        return load_settings(state_dir=Path(self.state_dir))
+        run = {"run_id": self.run_id, "speed": self.speed, "site_origin": self.site_origin}
+        given = {name: value for name, value in run.items() if value is not None}
+        return load_settings(state_dir=Path(self.state_dir), **given)
 
 
 def model_key(model: str) -> AssetKey:
@@ -118,6 +134,7 @@ _MODEL_SPECS = [
         kinds={"sqlmesh", "duckdb"},
         # Nothing is materialised while the lake is still empty.
         skippable=True,
+        freshness_policy=freshness_policy(_settings.pipeline),
     )
     for model in MODELS
 ]
@@ -154,6 +171,7 @@ def _model_metadata(model: str, facts: warehouse.RunFacts) -> dict[str, Any]:
     deps=[model_key(model) for model in MODELS],
     group_name="serving",
     kinds={"duckdb"},
+    freshness_policy=freshness_policy(_settings.pipeline),
 )
 def serving_copy(warehouse_store: WarehouseResource) -> MaterializeResult:
     """The read-only copy BI and `streamsim sql` open, since only one process may hold the
@@ -169,6 +187,7 @@ def serving_copy(warehouse_store: WarehouseResource) -> MaterializeResult:
             "path": str(facts.path),
             "bytes": facts.bytes,
             "duration_s": round(facts.duration_s, 3),
+            **facts.freshness.metadata(),
         }
     )
 
@@ -190,9 +209,6 @@ def newest_lake_file_ns(settings: Settings) -> int:
     )
 
 
-_settings = load_settings()
-
-
 @sensor(
     job=warehouse_job,
     minimum_interval_seconds=_settings.pipeline.sensor_interval_s,
@@ -211,14 +227,21 @@ def lake_files_sensor(
     newest = newest_lake_file_ns(warehouse_store.settings())
     if newest <= seen:
         return SkipReason("no new lake files")
+    if run_waiting(context.instance, warehouse_job.name):
+        # It reads the lake when it starts: a second one behind it would only add a process.
+        return SkipReason("a warehouse run that has not started yet will load the new files")
 
     return SensorResult(run_requests=[RunRequest(run_key=str(newest))], cursor=str(newest))
 
 
 defs = Definitions(
     assets=[lake_event_files, sqlmesh_models, serving_copy],
-    jobs=[warehouse_job],
+    jobs=[warehouse_job, lake_upkeep_job],
     sensors=[lake_files_sensor],
+    schedules=[
+        safety_schedule(warehouse_job, _settings.pipeline),
+        upkeep_schedule(_settings.pipeline),
+    ],
     resources={"warehouse_store": WarehouseResource(state_dir=str(_settings.state))},
 )
 
@@ -237,9 +260,15 @@ def materialize_all(settings: Settings, instance: DagsterInstance | None = None)
     Without an instance the run is recorded in a throwaway one, so this never contends with
     a running daemon for Dagster's storage; the warehouse's own lock keeps writers apart.
     """
+    store = WarehouseResource(
+        state_dir=str(settings.state),
+        run_id=settings.run_id,
+        speed=settings.speed,
+        site_origin=settings.site_origin,
+    )
     result = materialize(
         [lake_event_files, sqlmesh_models, serving_copy],
-        resources={"warehouse_store": WarehouseResource(state_dir=str(settings.state))},
+        resources={"warehouse_store": store},
         instance=instance,
         raise_on_error=False,
         # Step-by-step debug lines would bury the run summary that follows this call.

@@ -22,6 +22,7 @@ import duckdb
 
 from sqlmesh import Context
 from streamsim.durable import fsync_directory
+from streamsim.pipeline.freshness import Freshness, record_freshness
 from streamsim.pipeline.project import MODELS, PROJECT_DIR, sqlmesh_config
 from streamsim.settings import Settings
 
@@ -53,6 +54,7 @@ class ServingFacts:
     path: Path
     bytes: int
     duration_s: float
+    freshness: Freshness = field(default_factory=Freshness)
 
 
 def lake_event_files(settings: Settings) -> list[Path]:
@@ -131,9 +133,10 @@ def publish_serving_copy(settings: Settings) -> ServingFacts:
     source, target = settings.warehouse_path, settings.serving_path
     with writer_lock(settings):
         _checkpoint_if_needed(source)
+        freshness = record_freshness(settings, published_at=time.time())
         size = _copy_durably(source, target)
 
-    facts = ServingFacts(target, size, time.monotonic() - started)
+    facts = ServingFacts(target, size, time.monotonic() - started, freshness)
     logger.info("published %s (%s bytes) in %.2f s", target, size, facts.duration_s)
     return facts
 

@@ -29,6 +29,7 @@ from streamsim.lake import (
     TRUTH,
     TRUTH_SCHEMA,
     TRUTH_TEXT_FIELDS,
+    lake_write_lock,
 )
 from streamsim.sink.records import EventRow, QuarantineRow, TruthRow
 
@@ -129,18 +130,21 @@ def write_rows(
     for record in truth:
         truth_by_date[_ingest_date(record.ingested_ms)].append(record)
 
-    written = [
-        write_atomically(events_table(rows), event_folder(lake_dir, hour), file_name(now))
-        for hour, rows in by_hour.items()
-    ]
-    written += [
-        write_atomically(quarantine_table(rows), quarantine_folder(lake_dir, day), file_name(now))
-        for day, rows in by_date.items()
-    ]
-    written += [
-        write_atomically(truth_table(rows), truth_folder(lake_dir, day), file_name(now))
-        for day, rows in truth_by_date.items()
-    ]
+    with lake_write_lock(lake_dir, exclusive=False):
+        written = [
+            write_atomically(events_table(rows), event_folder(lake_dir, hour), file_name(now))
+            for hour, rows in by_hour.items()
+        ]
+        written += [
+            write_atomically(
+                quarantine_table(rows), quarantine_folder(lake_dir, day), file_name(now)
+            )
+            for day, rows in by_date.items()
+        ]
+        written += [
+            write_atomically(truth_table(rows), truth_folder(lake_dir, day), file_name(now))
+            for day, rows in truth_by_date.items()
+        ]
     return written
 
 

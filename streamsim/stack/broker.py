@@ -68,6 +68,7 @@ def server_properties(kafka: KafkaSettings, data_dir: Path) -> str:
             f"log.dirs={data_dir}",
             f"num.partitions={kafka.partitions}",
             f"log.retention.hours={kafka.retention_hours}",
+            f"log.retention.bytes={kafka.retention_bytes}",
             "auto.create.topics.enable=false",
             # One node: the internal topics cannot have more than one replica.
             "offsets.topic.replication.factor=1",

@@ -8,10 +8,12 @@ import sys
 from dagster import (
     AssetKey,
     DagsterInstance,
+    DagsterRunStatus,
     RunRequest,
     SensorResult,
     SkipReason,
     build_sensor_context,
+    instance_for_test,
 )
 
 from streamsim.pipeline.definitions import (
@@ -30,12 +32,16 @@ from streamsim.settings import Settings
 from .conftest import Lake, lake_row
 
 
-def evaluate_sensor(settings: Settings, cursor: str | None) -> SensorResult | SkipReason:
-    context = build_sensor_context(
-        cursor=cursor,
-        resources={"warehouse_store": WarehouseResource(state_dir=str(settings.state))},
-    )
-    result = lake_files_sensor(context)
+def evaluate_sensor(
+    settings: Settings, cursor: str | None, instance: DagsterInstance | None = None
+) -> SensorResult | SkipReason:
+    with instance_for_test() as empty:
+        context = build_sensor_context(
+            cursor=cursor,
+            instance=instance or empty,
+            resources={"warehouse_store": WarehouseResource(state_dir=str(settings.state))},
+        )
+        result = lake_files_sensor(context)
     assert isinstance(result, SensorResult | SkipReason)
     return result
 
@@ -56,6 +62,17 @@ def test_the_sensor_requests_a_run_when_a_new_file_lands_and_not_otherwise(
     second = evaluate_sensor(settings, first.cursor)
     assert isinstance(second, SensorResult)
     assert second.run_requests and second.cursor != first.cursor
+
+
+def test_the_sensor_adds_no_run_behind_one_that_has_not_started(
+    settings: Settings, lake: Lake
+) -> None:
+    lake.write([lake_row("a")])
+    with instance_for_test() as instance:
+        job = defs.resolve_job_def("warehouse_job")
+        instance.create_run_for_job(job, status=DagsterRunStatus.NOT_STARTED)
+
+        assert isinstance(evaluate_sensor(settings, None, instance), SkipReason)
 
 
 def test_materialize_all_builds_every_asset_and_reports_its_facts(

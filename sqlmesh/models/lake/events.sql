@@ -17,7 +17,8 @@ MODEL (
     kafka_partition = 'Kafka partition the event was read from.',
     kafka_offset = 'Offset of the event in its Kafka partition.',
     ingested_at = 'Real (wall-clock) UTC time at which the sink wrote the row.',
-    lake_file = 'Path of the Parquet file holding the row.'
+    lake_file = 'Path of the Parquet file holding the row.',
+    file_written_at = 'Real UTC time the file was written, from its name; never earlier than its rows'' ingested_at, so a filter on it skips whole files unread; NULL when the name does not start with a time.'
   )
 );
 
@@ -36,5 +37,6 @@ SELECT
   kafka_offset::BIGINT AS kafka_offset,
   /* Naive UTC, so comparisons with SQLMesh's window bounds never depend on a time zone. */
   TIMEZONE('UTC', ingested_at)::TIMESTAMP AS ingested_at,
-  filename::TEXT AS lake_file
+  filename::TEXT AS lake_file,
+  TRY_STRPTIME(LEFT(PARSE_FILENAME(filename), 15), '%Y%m%dT%H%M%S')::TIMESTAMP AS file_written_at
 FROM READ_PARQUET(@VAR('lake_glob'), hive_partitioning = TRUE, union_by_name = TRUE, filename = TRUE)

@@ -73,6 +73,11 @@ WITH window_rows AS (
   WHERE
     ingested_at BETWEEN @start_ts::TIMESTAMP - INTERVAL (@VAR('late_file_grace_minutes', 10)) MINUTE
     AND @end_ts::TIMESTAMP
+    /* Skips older files unopened: no row is ingested after its file is written. */
+    AND (
+      file_written_at IS NULL
+      OR file_written_at >= @start_ts::TIMESTAMP - INTERVAL (@VAR('late_file_grace_minutes', 10)) MINUTE
+    )
 ), keyed AS (
   SELECT
     COALESCE(

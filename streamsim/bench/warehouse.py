@@ -1,0 +1,355 @@
+"""What the warehouse costs and how fresh it is: model time per million events, the time of
+one incremental run early and late in a long run, and emitted-to-queryable freshness.
+
+The first two use a synthetic lake written with pyarrow in the shape the sink writes
+(envelope text, the JSON body, Kafka coordinates, one file per sink batch and hour); the
+models run exactly as the pipeline runs them. Freshness needs the real path, so it starts
+`streamsim up` at default settings on free loopback ports for a short while and watches the
+serving copy as a reader would: an event is queryable when the first copy holding it is
+published (the copy's modification time), and at speed 1 its `emitted_at` is wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from streamsim.lake import EVENT_SCHEMA, EVENTS
+from streamsim.pipeline.warehouse import publish_serving_copy, run_models
+from streamsim.settings import Settings, load_settings
+
+DESCRIPTION = "model time per million events, early vs late incremental runs, freshness p50/p95"
+
+# Share of each event type in a default-wave run (heartbeats dominate, as in the real lake).
+_TYPES = {
+    "heartbeat": 0.45,
+    "stream_heartbeat": 0.25,
+    "server_utilisation": 0.05,
+    "scaling_decided": 0.02,
+    "page_viewed": 0.06,
+    "video_opened": 0.04,
+    "playback_started": 0.04,
+    "stream_started": 0.04,
+    "video_ended": 0.02,
+    "stream_stopped": 0.02,
+    "session_started": 0.005,
+    "session_ended": 0.005,
+}
+_SERVER_TYPES = {"stream_heartbeat", "server_utilisation", "scaling_decided", "stream_started"}
+_SERVER_TYPES |= {"stream_stopped"}
+FILE_ROWS = 20_000  # the sink's largest batch
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--events", type=int, default=3_000_000, help="synthetic lake size")
+    parser.add_argument("--history-hours", type=int, default=24, help="hours in the late lake")
+    parser.add_argument("--new-events", type=int, default=20_000, help="events per increment")
+    parser.add_argument(
+        "--stack-seconds", type=float, default=150.0, help="real seconds of the stack run"
+    )
+    parser.add_argument("--no-stack", action="store_true", help="skip the freshness run")
+    parser.add_argument("--no-models", action="store_true", help="only the freshness run")
+    parser.add_argument(
+        "--scratch", type=Path, help="keep the lakes and the stack's state here (default: removed)"
+    )
+
+
+def run(settings: Settings, options: argparse.Namespace) -> dict[str, Any]:
+    result: dict[str, Any] = {"setup": _setup(options), "load_average_1m": os.getloadavg()[0]}
+    with tempfile.TemporaryDirectory(prefix="bench-warehouse-") as scratch:
+        root = options.scratch or Path(scratch)
+        root.mkdir(parents=True, exist_ok=True)
+        if not options.no_models:
+            result["model_run"] = bench_full_load(root / "full", options.events)
+            result["incremental"] = bench_incremental(root, options)
+        if not options.no_stack:
+            result["freshness"] = bench_freshness(root / "stack", options.stack_seconds)
+    return result
+
+
+def _setup(options: argparse.Namespace) -> str:
+    return (
+        f"synthetic lake of {options.events:,} events in files of {FILE_ROWS:,} rows; "
+        f"incremental runs of {options.new_events:,} new events after 1 hour and after "
+        f"{options.history_hours} hours of history (compacted as upkeep leaves it); freshness "
+        "from `streamsim up` at default settings, watched from the serving copy"
+    )
+
+
+# --- the synthetic lake ------------------------------------------------------------------
+
+
+def synthetic_events(count: int, ingested: datetime, rng: np.random.Generator) -> pa.Table:
+    """`count` events as the sink lands them, all ingested at `ingested`."""
+    names = list(_TYPES)
+    kinds = pa.array(rng.choice(names, size=count, p=np.array(list(_TYPES.values()))))
+    ids = pa.array([uuid.uuid4().hex for _ in range(count)])
+    sessions = pa.array(np.char.add("s", rng.integers(0, 50_000, size=count).astype(str)))
+    emitted_s = ingested.timestamp() - rng.uniform(0.2, 3.0, size=count)
+    emitted = pc.strftime(
+        pa.array((emitted_s * 1000).astype("int64"), pa.timestamp("ms", tz="UTC")),
+        format="%Y-%m-%dT%H:%M:%S.%fZ",
+    )
+    is_server = pc.is_in(kinds, pa.array(sorted(_SERVER_TYPES)))
+    source = pc.if_else(is_server, "server", "user")
+    position = pa.array(rng.uniform(0, 600, size=count).round(1).astype(str))
+    video = pa.array(np.char.add("v", rng.integers(1, 2_000, size=count).astype(str)))
+    body = pc.binary_join_element_wise(
+        '{"event_id":"', ids, '","event_type":"', kinds, '","schema_version":1,"emitted_at":"',
+        emitted, '","source":"', source, '","run_id":"bench","user_id":"u',
+        sessions, '","session_id":"', sessions, '","video_id":"', video,
+        '","position_s":', position, ',"server_id":"srv-1","stream_id":"st-', ids, '"}', "",
+    )  # fmt: skip
+    offsets = pa.array(np.arange(count, dtype="int64"))
+    return pa.table(
+        {
+            "event_id": ids,
+            "event_type": kinds,
+            "schema_version": pa.array(["1"] * count),
+            "emitted_at": emitted,
+            "source": source,
+            "run_id": pa.array(["bench"] * count),
+            "user_id": pc.if_else(is_server, None, pc.binary_join_element_wise("u", sessions, "")),
+            "session_id": pc.if_else(is_server, None, sessions),
+            "body": body,
+            "topic": pc.if_else(is_server, "streamsim.server-events", "streamsim.user-events"),
+            "kafka_partition": pa.array(rng.integers(0, 6, size=count), pa.int32()),
+            "kafka_offset": offsets,
+            "ingested_at": pa.array([ingested] * count, pa.timestamp("ms", tz="UTC")),
+        },
+        schema=EVENT_SCHEMA,
+    )
+
+
+def write_lake_file(lake_dir: Path, table: pa.Table, written: datetime) -> Path:
+    """One file in the sink's layout and name, for the hour its first event was emitted."""
+    hour = written.replace(minute=0, second=0, microsecond=0)
+    folder = lake_dir / EVENTS / f"event_date={hour:%Y-%m-%d}" / f"event_hour={hour:%H}"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = f"{written:%Y%m%dT%H%M%S}{written.microsecond // 1000:03d}Z"
+    path = folder / f"{stamp}-{uuid.uuid4().hex}.parquet"
+    pq.write_table(table, path, compression="zstd")
+    return path
+
+
+def write_history(lake_dir: Path, events: int, hours: int, end: datetime) -> None:
+    """`events` spread evenly over `hours` ending at `end`, one compacted file per hour."""
+    rng = np.random.default_rng(7)
+    per_hour = max(1, events // hours)
+    for hour in range(hours, 0, -1):
+        ingested = end - timedelta(hours=hour) + timedelta(minutes=30)
+        write_lake_file(lake_dir, synthetic_events(per_hour, ingested, rng), ingested)
+
+
+def write_increment(lake_dir: Path, events: int, rng: np.random.Generator) -> None:
+    """New events as the sink writes them: one small file every two seconds of the last
+    minute."""
+    now = datetime.now(UTC)
+    files = 30
+    for number in range(files):
+        written = now - timedelta(seconds=2 * (files - number))
+        table = synthetic_events(max(1, events // files), written, rng)
+        write_lake_file(lake_dir, table, written)
+
+
+# --- measurements --------------------------------------------------------------------------
+
+
+def _settings(state: Path) -> Settings:
+    return load_settings(state_dir=state)
+
+
+def _timed_run(settings: Settings) -> float:
+
+    return run_models(settings).duration_s
+
+
+def bench_full_load(state: Path, events: int) -> dict[str, Any]:
+    """Plan on a tiny lake, then time one run that loads `events` new events at once."""
+    settings = _settings(state)
+    rng = np.random.default_rng(1)
+    write_increment(settings.lake_dir, 100, rng)
+    _timed_run(settings)  # plans the models: not part of the per-event cost
+
+    started = time.monotonic()
+    now = datetime.now(UTC)
+    for offset in range(0, events, FILE_ROWS):
+        written = now - timedelta(seconds=240) + timedelta(seconds=offset / events * 200)
+        rows = min(FILE_ROWS, events - offset)
+        write_lake_file(settings.lake_dir, synthetic_events(rows, written, rng), written)
+    generated_s = time.monotonic() - started
+    run_s = _timed_run(settings)
+    return {
+        "events": events,
+        "lake_generated_s": round(generated_s, 1),
+        "run_s": round(run_s, 2),
+        "s_per_million_events": round(run_s / (events / 1e6), 2),
+    }
+
+
+def bench_incremental(root: Path, options: argparse.Namespace) -> dict[str, Any]:
+    """The same increment after a short and after a long history: the two should match."""
+    per_hour = options.events // options.history_hours
+    early = _incremental_after(root / "early", per_hour, 1, options.new_events)
+    late = _incremental_after(
+        root / "late", options.events, options.history_hours, options.new_events
+    )
+    return {
+        "new_events": options.new_events,
+        "early": {"history_events": per_hour, **early},
+        "late": {"history_events": options.events, **late},
+        "late_over_early": round(late["run_s"] / early["run_s"], 2),
+    }
+
+
+def _incremental_after(state: Path, events: int, hours: int, new_events: int) -> dict[str, Any]:
+    settings = _settings(state)
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    write_history(settings.lake_dir, events, hours, now - timedelta(hours=1))
+    _timed_run(settings)  # plans and loads the history
+    rng = np.random.default_rng(3)
+    runs = []
+    for _ in range(3):
+        write_increment(settings.lake_dir, new_events, rng)
+        runs.append(_timed_run(settings))
+    published = publish_serving_copy(settings)
+    return {
+        "run_s": round(statistics.median(runs), 2),
+        "runs_s": [round(r, 2) for r in runs],
+        # Not part of the run: the copy readers open grows with the warehouse.
+        "publish_s": round(published.duration_s, 2),
+        "warehouse_mb": round(published.bytes / 1e6, 1),
+    }
+
+
+# --- freshness on the real stack -----------------------------------------------------------
+
+
+def bench_freshness(state: Path, seconds: float) -> dict[str, Any]:
+    """Run `streamsim up` at default settings and time each event into the serving copy."""
+    from streamsim.stack.processes import free_port
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMSIM_")}
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    env.pop("RAY_ADDRESS", None)
+    for name in (
+        "KAFKA__PORT",
+        "KAFKA__CONTROLLER_PORT",
+        "RAY__PORT",
+        "RAY__DASHBOARD_PORT",
+        "USERS__PORT",
+        "SERVERS__ROUTER_PORT",
+        "ORCHESTRATOR__PORT",
+        "PIPELINE__PORT",
+    ):
+        env[f"STREAMSIM_{name}"] = str(free_port())
+    env["STREAMSIM_STATE_DIR"] = str(state)
+    command = [sys.executable, "-m", "streamsim", "up", "--duration", str(seconds)]
+    log = (state.parent / "up.out").open("w")
+    up = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        delays = _watch_serving_copy(_settings(state).serving_path, up, state.parent / "up.out")
+        watched_until = time.time()
+    finally:
+        try:
+            up.wait(timeout=300)  # the drain, then every process stopped
+        except subprocess.TimeoutExpired:
+            up.terminate()
+            up.wait(timeout=60)
+        log.close()
+    return _freshness_figures(delays, _settings(state), watched_until)
+
+
+def _watch_serving_copy(serving: Path, up: subprocess.Popen[bytes], out: Path) -> list[float]:
+    """Poll the serving copy; for each new publication, the delay of each event it adds.
+
+    Watching ends when the run's time is up: the last events are then published by the
+    end-of-run drain, after Dagster has stopped, which says nothing of a running stack.
+    """
+    seen: set[str] = set()
+    delays: list[float] = []
+    last: tuple[int, int] | None = None
+    while up.poll() is None and "s are up" not in out.read_text():
+        time.sleep(0.2)
+        try:
+            info = serving.stat()
+        except FileNotFoundError:
+            continue
+        if (info.st_ino, info.st_mtime_ns) == last:
+            continue
+        last = (info.st_ino, info.st_mtime_ns)
+        published = info.st_mtime
+        for key, emitted in _events_in(serving):
+            if key not in seen:
+                seen.add(key)
+                delays.append(published - emitted)
+    return delays
+
+
+def _events_in(serving: Path) -> list[tuple[str, float]]:
+    try:
+        connection = duckdb.connect(str(serving), read_only=True)
+    except duckdb.Error:
+        return []
+    try:
+        return connection.execute(
+            "SELECT event_key, EPOCH(emitted_at) FROM staging.events WHERE emitted_at IS NOT NULL"
+        ).fetchall()
+    except duckdb.Error:
+        return []  # published before staging existed
+    finally:
+        connection.close()
+
+
+def _freshness_figures(delays: list[float], settings: Settings, until: float) -> dict[str, Any]:
+    if len(delays) < 2:
+        return {"events": len(delays), "p50_s": None, "p95_s": None}
+    cuts = statistics.quantiles(delays, n=100)
+    return {
+        "events": len(delays),
+        "p50_s": round(statistics.median(delays), 1),
+        "p95_s": round(cuts[94], 1),
+        "max_s": round(max(delays), 1),
+        "pipeline_record": _recorded(settings, until),
+    }
+
+
+def _recorded(settings: Settings, until: float) -> dict[str, Any]:
+    """What the pipeline itself wrote into ops.freshness while watched, for comparison."""
+    try:
+        connection = duckdb.connect(str(settings.serving_path), read_only=True)
+    except duckdb.Error:
+        return {}
+    try:
+        row = connection.execute(
+            "SELECT COUNT(*), SUM(events), MAX(p95_s), MEDIAN(p50_s) FROM ops.freshness "
+            "WHERE published_at <= MAKE_TIMESTAMP(($until * 1e6)::BIGINT)",
+            {"until": until},
+        ).fetchone()
+    except duckdb.Error:
+        return {}
+    finally:
+        connection.close()
+    if not row:
+        return {}
+    return {
+        "publications": row[0],
+        "events": row[1],
+        "worst_publication_p95_s": row[2],
+        "median_publication_p50_s": row[3],
+    }

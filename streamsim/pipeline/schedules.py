@@ -1,0 +1,134 @@
+"""What runs the pipeline on the clock: the safety-net schedule, lake upkeep, freshness goals.
+
+The lake sensor starts nearly every warehouse run. A schedule beside it runs the job every
+few minutes anyway, so a missed sensor tick (a daemon restart, a file that kept an old
+time) costs minutes, not a stale warehouse. Lake upkeep (compaction and retention) runs
+as a job of its own on a slower schedule: merging an hour of files takes seconds, which
+would otherwise delay the next warehouse run and the freshness behind it on every run.
+"""
+
+# No `from __future__ import annotations`: Dagster reads the context's annotation at runtime.
+from datetime import timedelta
+from typing import Any
+
+from dagster import (
+    AssetKey,
+    AssetObservation,
+    DagsterInstance,
+    DagsterRunStatus,
+    DefaultScheduleStatus,
+    FreshnessPolicy,
+    OpExecutionContext,
+    RunRequest,
+    RunsFilter,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    SkipReason,
+    in_process_executor,
+    job,
+    op,
+    schedule,
+)
+from dagster._core.definitions.unresolved_asset_job_definition import (
+    UnresolvedAssetJobDefinition,
+)
+
+from streamsim.pipeline import warehouse
+from streamsim.pipeline.upkeep import upkeep
+from streamsim.settings import PipelineSettings, Settings
+
+_IN_FLIGHT = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
+
+
+def run_in_flight(instance: DagsterInstance, job_name: str) -> bool:
+    """Whether a run of the job is queued or going: another would only repeat its work."""
+    runs = instance.get_run_records(RunsFilter(job_name=job_name, statuses=_IN_FLIGHT), limit=1)
+    return bool(runs)
+
+
+def run_waiting(instance: DagsterInstance, job_name: str) -> bool:
+    """Whether a run of the job is queued or starting: it has not read the lake yet."""
+    waiting = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING]
+    runs = instance.get_run_records(RunsFilter(job_name=job_name, statuses=waiting), limit=1)
+    return bool(runs)
+
+
+def every_minutes(minutes: int) -> str:
+    return "* * * * *" if minutes == 1 else f"*/{minutes} * * * *"
+
+
+def freshness_policy(pipeline: PipelineSettings) -> FreshnessPolicy:
+    """Warn when the last materialisation is older than the freshness goal, fail at twice it.
+
+    While events flow the sensor materialises every few seconds, so a warning means the
+    pipeline has stopped keeping up (Dagster's windows start at one minute).
+    """
+    warn = timedelta(seconds=max(60, pipeline.freshness_goal_s))
+    return FreshnessPolicy.time_window(fail_window=2 * warn, warn_window=warn)
+
+
+def safety_schedule(
+    target: UnresolvedAssetJobDefinition, pipeline: PipelineSettings
+) -> ScheduleDefinition:
+    """Run the warehouse job every few minutes unless one is queued or running already."""
+
+    @schedule(
+        name="warehouse_safety_schedule",
+        job=target,
+        cron_schedule=every_minutes(pipeline.safety_run_minutes),
+        default_status=DefaultScheduleStatus.RUNNING,
+        description="A warehouse run every few minutes in case the lake sensor missed files.",
+    )
+    def warehouse_safety_schedule(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+        if run_in_flight(context.instance, target.name):
+            return SkipReason("a warehouse run is queued or running already")
+        return RunRequest()
+
+    return warehouse_safety_schedule
+
+
+@op(required_resource_keys={"warehouse_store"})
+def lake_upkeep(context: OpExecutionContext) -> None:
+    """Expire old lake partitions and merge quiet ones' files, between warehouse runs."""
+    settings: Settings = context.resources.warehouse_store.settings()
+    with warehouse.writer_lock(settings):
+        facts = upkeep(settings)
+    metadata: dict[str, Any] = {
+        "partitions_compacted": facts.partitions_compacted,
+        "files_merged": facts.files_merged,
+        "rows_merged": facts.rows_merged,
+        "partitions_expired": len(facts.partitions_expired),
+        "retention_hours": settings.lake.retention_hours,
+        "duration_s": round(facts.duration_s, 3),
+    }
+    context.log_event(
+        AssetObservation(asset_key=AssetKey(["lake", "event_files"]), metadata=metadata)
+    )
+
+
+@job(executor_def=in_process_executor, description="Compact and expire lake partitions.")
+def lake_upkeep_job() -> None:
+    lake_upkeep()
+
+
+def upkeep_schedule(pipeline: PipelineSettings) -> ScheduleDefinition:
+    """Lake upkeep every `pipeline.upkeep_minutes`, never two at once."""
+
+    @schedule(
+        name="lake_upkeep_schedule",
+        job=lake_upkeep_job,
+        cron_schedule=every_minutes(pipeline.upkeep_minutes),
+        default_status=DefaultScheduleStatus.RUNNING,
+        description="Merge small files of quiet partitions; delete partitions past retention.",
+    )
+    def lake_upkeep_schedule(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+        if run_in_flight(context.instance, lake_upkeep_job.name):
+            return SkipReason("lake upkeep is queued or running already")
+        return RunRequest()
+
+    return lake_upkeep_schedule
