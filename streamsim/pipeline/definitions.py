@@ -37,6 +37,15 @@ from dagster import (
 
 from streamsim.pipeline import warehouse
 from streamsim.pipeline.project import MODELS
+from streamsim.pipeline.quality_checks import (
+    QUALITY_DEPS as _QUALITY_DEPS,
+)
+from streamsim.pipeline.quality_checks import (
+    QUALITY_DESCRIPTIONS as _QUALITY_DESCRIPTIONS,
+)
+from streamsim.pipeline.quality_checks import (
+    quality_checks,
+)
 from streamsim.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
@@ -49,11 +58,13 @@ _MODEL_DEPS: Mapping[str, tuple[AssetKey, ...]] = {
     "lake.events": (LAKE_FILES,),
     "staging.events": (AssetKey(["lake", "events"]),),
     "metrics.events_per_minute": (AssetKey(["staging", "events"]),),
+    **_QUALITY_DEPS,
 }
 _MODEL_DESCRIPTIONS = {
     "lake.events": "The lake's event files as one view, read in place.",
     "staging.events": "One typed row per event, duplicates from at-least-once delivery removed.",
     "metrics.events_per_minute": "Events per site-time minute, event type and source.",
+    **_QUALITY_DESCRIPTIONS,
 }
 
 
@@ -183,8 +194,16 @@ def lake_files_sensor(
     return SensorResult(run_requests=[RunRequest(run_key=str(newest))], cursor=str(newest))
 
 
+def _settings_of(context: Any) -> Settings:
+    store: WarehouseResource = context.resources.warehouse_store
+    return store.settings()
+
+
+asset_checks = quality_checks(_settings_of)
+
 defs = Definitions(
     assets=[lake_event_files, sqlmesh_models, serving_copy],
+    asset_checks=asset_checks,
     jobs=[warehouse_job],
     sensors=[lake_files_sensor],
     resources={"warehouse_store": WarehouseResource(state_dir=str(_settings.state))},
@@ -206,7 +225,7 @@ def materialize_all(settings: Settings, instance: DagsterInstance | None = None)
     a running daemon for Dagster's storage; the warehouse's own lock keeps writers apart.
     """
     result = materialize(
-        [lake_event_files, sqlmesh_models, serving_copy],
+        [lake_event_files, sqlmesh_models, serving_copy, *asset_checks],
         resources={"warehouse_store": WarehouseResource(state_dir=str(settings.state))},
         instance=instance,
         raise_on_error=False,

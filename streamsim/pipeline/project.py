@@ -16,7 +16,7 @@ from sqlmesh.core.config import (
     ModelDefaultsConfig,
 )
 
-from streamsim.lake import events_glob
+from streamsim.lake import events_glob, quarantine_glob
 from streamsim.settings import Settings
 
 # The project sits beside the package in the repository (an editable install).
@@ -24,7 +24,19 @@ PROJECT_DIR = Path(__file__).resolve().parents[2] / "sqlmesh"
 GATEWAY = "local"
 
 # The project's models, upstream first; a test keeps this list equal to the project's.
-MODELS = ("lake.events", "staging.events", "metrics.events_per_minute")
+MODELS = (
+    "lake.events",
+    "staging.events",
+    "metrics.events_per_minute",
+    "reference.videos",
+    "reference.event_fields",
+    "core.settings_timeline",
+    "quality.quarantined_messages",
+    "quality.messages",
+    "quality.event_checks",
+    "quality.compliance",
+    "quality.quarantine",
+)
 
 # SQLMesh sends anonymous usage analytics unless told not to; this variable stops it before
 # any Context exists, and the config flag below stops it for the CLI too.
@@ -54,7 +66,13 @@ def sqlmesh_config(settings: Settings) -> Config:
         gateways={GATEWAY: GatewayConfig(connection=connection)},
         default_gateway=GATEWAY,
         model_defaults=ModelDefaultsConfig(dialect="duckdb", start="2024-01-01"),
-        variables={"lake_glob": events_glob(settings.lake_dir)},
+        variables={
+            "lake_glob": events_glob(settings.lake_dir),
+            "quarantine_glob": quarantine_glob(settings.lake_dir),
+            # The catalogue and enums the checks judge by are the users' own.
+            "behaviour_model_file": str(settings.users.model_file or ""),
+            "heartbeat_s": settings.users.heartbeat_s,
+        },
         disable_anonymized_analytics=True,
         cache_dir=str(settings.state / "sqlmesh-cache"),
     )
