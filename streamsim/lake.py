@@ -6,6 +6,10 @@ else lands in `quarantine/` with its raw bytes and the reason.
 
     lake/events/event_date=YYYY-MM-DD/event_hour=HH/<ingested>-<uuid>.parquet
     lake/quarantine/ingest_date=YYYY-MM-DD/<ingested>-<uuid>.parquet
+    lake/truth/ingest_date=YYYY-MM-DD/<ingested>-<uuid>.parquet
+
+`truth/` holds the simulators' records of the faults they injected (docs/faults.md): kept
+apart from `events/` so that no check can read them by mistake; only scoring does.
 
 `event_date` and `event_hour` come from `emitted_at` (site time, UTC); an event whose
 `emitted_at` cannot be read is filed under the hour the sink received it.
@@ -19,6 +23,13 @@ import pyarrow as pa
 
 EVENTS = "events"
 QUARANTINE = "quarantine"
+TRUTH = "truth"
+
+# The type a message is counted under when it has none that can be read: the sink counts
+# landed events without an `event_type` as MISSING_EVENT_TYPE, bytes it quarantines as
+# UNREADABLE, and an emitter that sends such messages on purpose counts them the same way.
+MISSING_EVENT_TYPE = "(missing)"
+UNREADABLE = "unreadable"
 
 # Envelope fields are kept as text exactly as sent: typing them is the warehouse's job,
 # and a wrongly typed field must still reach the checks that count it.
@@ -52,6 +63,32 @@ QUARANTINE_SCHEMA = pa.schema(
     ]
 )
 
+# The fault-truth records, every field as text as it was sent (`copy` too); the warehouse
+# types them in `truth.injected_faults`.
+TRUTH_TEXT_FIELDS = (
+    "fault_id",
+    "run_id",
+    "kind",
+    "user_id",
+    "session_id",
+    "event_id",
+    "event_type",
+    "emitted_at",
+    "payload_md5",
+    "copy",
+    "detail",
+    "recorded_at",
+)
+TRUTH_SCHEMA = pa.schema(
+    [
+        *((name, pa.string()) for name in TRUTH_TEXT_FIELDS),
+        ("topic", pa.string()),
+        ("kafka_partition", pa.int32()),
+        ("kafka_offset", pa.int64()),
+        ("ingested_at", pa.timestamp("ms", tz="UTC")),
+    ]
+)
+
 ENVELOPE_TEXT_FIELDS = (
     "event_id",
     "event_type",
@@ -70,3 +107,7 @@ def events_glob(lake_dir: Path) -> str:
 
 def quarantine_glob(lake_dir: Path) -> str:
     return str(lake_dir / QUARANTINE / "**" / "*.parquet")
+
+
+def truth_glob(lake_dir: Path) -> str:
+    return str(lake_dir / TRUTH / "**" / "*.parquet")

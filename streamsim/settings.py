@@ -13,7 +13,7 @@ import difflib
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import (
@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from streamsim.errors import StreamsimError
+from streamsim.events.faults import FaultKind
 
 LOOPBACK = "127.0.0.1"
 
@@ -85,6 +86,28 @@ class UsersSettings(Part):
     refresh_s: float = Field(
         default=2.0, gt=0, description="Real seconds between load checks and retirements."
     )
+    fault_weights: dict[str, Annotated[float, Field(allow_inf_nan=False)]] = Field(
+        default_factory=dict,
+        description="How often each fault kind is drawn, relative to the others, for a faulty "
+        "message (docs/faults.md); a kind not named weighs 1.",
+    )
+
+    @model_validator(mode="after")
+    def _fault_weights_make_sense(self) -> UsersSettings:
+        for name in sorted(set(self.fault_weights) - set(FaultKind)):
+            close = difflib.get_close_matches(name, list(FaultKind), n=1)
+            hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(FaultKind)}"
+            raise ValueError(f"fault_weights names an unknown fault kind {name!r}; {hint}")
+        negative = sorted(kind for kind, weight in self.fault_weights.items() if weight < 0)
+        if negative:
+            raise ValueError(f"fault_weights must not be negative: {negative}")
+        if all(weight == 0 for weight in self.weights_by_kind().values()):
+            raise ValueError("fault_weights are all zero: no fault could ever be drawn")
+        return self
+
+    def weights_by_kind(self) -> dict[FaultKind, float]:
+        """Every kind's weight, 1 for those the table does not name."""
+        return {kind: self.fault_weights.get(kind, 1.0) for kind in FaultKind}
 
 
 class ServersSettings(Part):
@@ -164,8 +187,8 @@ class WaveSettings(Part):
         ge=0,
         le=1,
         description=(
-            "Share of broken events of users created next. Not applied yet: users take and "
-            "keep it, but send clean events until fault injection is built."
+            "Share of broken messages of users created next: each user keeps the factor in "
+            "force at its creation (docs/faults.md)."
         ),
     )
     arrivals: Literal["poisson", "even"] = Field(

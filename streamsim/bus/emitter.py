@@ -1,4 +1,8 @@
-"""A Kafka producer that counts, per event type, what it was given and what Kafka took."""
+"""A Kafka producer that counts, per event type, what it was given and what Kafka took.
+
+An emitter writes one topic: a source's event topic, or a topic named outright (the fault
+truth, whose records it counts by fault kind).
+"""
 
 from __future__ import annotations
 
@@ -13,37 +17,48 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from streamsim.events.envelope import Source
-from streamsim.events.topics import partition_key, topic_for
+from streamsim.events.topics import Topic, partition_key, topic_for
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class EmitCounts:
-    """What one emitter did: `emitted` is the simulators' own count of events."""
+    """What emitters did: `emitted` is the simulators' own count of events.
+
+    `faults` counts, by kind, the faults the users injected (their truth records), for the
+    emitters of users; it stays empty for the others.
+    """
 
     emitted: Counter[str] = field(default_factory=Counter)
     delivered: Counter[str] = field(default_factory=Counter)
     failed: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
 
     def as_dict(self) -> dict[str, dict[str, int]]:
-        return {
+        counts = {
             "emitted": dict(self.emitted),
             "delivered": dict(self.delivered),
             "failed": dict(self.failed),
         }
+        if self.faults:
+            counts["faults"] = dict(self.faults)
+        return counts
 
     def add(self, other: dict[str, dict[str, int]]) -> None:
         self.emitted.update(other.get("emitted", {}))
         self.delivered.update(other.get("delivered", {}))
         self.failed.update(other.get("failed", {}))
+        self.faults.update(other.get("faults", {}))
 
 
 class Emitter:
     """Sends events of one source to its topic; safe to call from any thread."""
 
-    def __init__(self, bootstrap_servers: str, source: Source) -> None:
-        self._topic = topic_for(source).name
+    def __init__(self, bootstrap_servers: str, target: Source | Topic) -> None:
+        topic = target if isinstance(target, Topic) else topic_for(target)
+        self._topic = topic.name
+        client = topic.source or topic.name.rpartition(".")[2]
         self._counts = EmitCounts()
         self._lock = threading.Lock()
         self._producer = KafkaProducer(
@@ -55,7 +70,7 @@ class Emitter:
             # send() blocks the caller's event loop while it waits for metadata or buffer
             # room; a few seconds, then the event is counted as failed instead.
             max_block_ms=5_000,
-            client_id=f"streamsim-{source}",
+            client_id=f"streamsim-{client}",
         )
 
     def emit(self, event: dict[str, Any]) -> None:
@@ -65,8 +80,8 @@ class Emitter:
     def emit_bytes(self, payload: bytes, key: bytes, event_type: str) -> None:
         """Send bytes as they are, counted under `event_type`.
 
-        Only the tests send bytes that are not an event today; an emitter that breaks
-        events on purpose counts those nobody can parse as `unreadable`, as the sink does.
+        The faults users inject go out this way, exactly as broken: bytes nobody can parse
+        are counted as `unreadable` (`streamsim.lake.UNREADABLE`), as the sink counts them.
         """
         with self._lock:
             self._counts.emitted[event_type] += 1

@@ -1,4 +1,4 @@
-"""The Kafka topics, one per source, and how each event is keyed."""
+"""The Kafka topics, one per source plus the fault truth, and how each message is keyed."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from streamsim.events.envelope import Source
 @dataclass(frozen=True)
 class Topic:
     name: str
-    source: Source
+    source: Source | None  # None: not events, but records about them
     partitions: int | None  # None: the `kafka.partitions` setting
 
 
@@ -20,8 +20,13 @@ SERVER_TOPIC = Topic("streamsim.server-events", Source.SERVER, None)
 # One partition keeps every settings change in the order it was made.
 CONTROL_TOPIC = Topic("streamsim.control-events", Source.ORCHESTRATOR, 1)
 
-TOPICS = (USER_TOPIC, SERVER_TOPIC, CONTROL_TOPIC)
-_BY_SOURCE = {topic.source: topic for topic in TOPICS}
+# What the simulators broke on purpose (docs/faults.md): for scoring the checks, which must
+# never read it.
+TRUTH_TOPIC = Topic("streamsim.fault-truth", None, None)
+
+EVENT_TOPICS = (USER_TOPIC, SERVER_TOPIC, CONTROL_TOPIC)
+TOPICS = (*EVENT_TOPICS, TRUTH_TOPIC)
+_BY_SOURCE = {topic.source: topic for topic in EVENT_TOPICS}
 
 
 def topic_for(source: Source) -> Topic:

@@ -24,11 +24,11 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from streamsim.bus.topics import ensure_topics
 from streamsim.events.topics import TOPICS
+from streamsim.lake import MISSING_EVENT_TYPE
 from streamsim.settings import Settings
 from streamsim.sink.files import remove_stale_temporaries, write_rows
-from streamsim.sink.records import EventRow, Message, QuarantineRow, classify
+from streamsim.sink.records import EventRow, Message, QuarantineRow, TruthRow, classify
 from streamsim.sink.status import (
-    MISSING_EVENT_TYPE,
     SinkReport,
     status_path,
     utc_now_text,
@@ -51,11 +51,12 @@ class Batch:
 
     events: list[EventRow] = field(default_factory=list)
     quarantined: list[QuarantineRow] = field(default_factory=list)
+    truth: list[TruthRow] = field(default_factory=list)
     next_offsets: dict[TopicPartition, int] = field(default_factory=dict)
     started: float = 0.0
 
     def __len__(self) -> int:
-        return len(self.events) + len(self.quarantined)
+        return len(self.events) + len(self.quarantined) + len(self.truth)
 
     def add(self, partition: TopicPartition, records: Iterable[ConsumerRecord]) -> None:
         if not self:
@@ -69,6 +70,8 @@ class Batch:
             row = classify(message, ingested_at)
             if isinstance(row, EventRow):
                 self.events.append(row)
+            elif isinstance(row, TruthRow):
+                self.truth.append(row)
             else:
                 self.quarantined.append(row)
             last = record.offset
@@ -125,7 +128,7 @@ class Sink:
         if not batch.next_offsets:
             return
         began = time.monotonic()
-        files = write_rows(self._lake, batch.events, batch.quarantined)
+        files = write_rows(self._lake, batch.events, batch.quarantined, batch.truth)
         self._commit(batch.next_offsets)
         self._count(batch, len(files), time.monotonic() - began)
         self._write_status()
@@ -151,6 +154,7 @@ class Sink:
         report.last_batch_seconds = seconds
         report.events_landed.update(row.event_type or MISSING_EVENT_TYPE for row in batch.events)
         report.quarantined.update(str(row.reason) for row in batch.quarantined)
+        report.truth_landed += len(batch.truth)
         if report.batches % 100 == 0:
             log.info(
                 "sink: %s messages read, %s events landed, %s quarantined, %s files",
@@ -190,7 +194,7 @@ def new_consumer(settings: Settings) -> KafkaConsumer:
 
 
 def run_sink(settings: Settings, stop: threading.Event) -> SinkReport:
-    """Land every event of the event topics in the lake until `stop` is set."""
+    """Land every event of the event topics, and the fault truth, until `stop` is set."""
     ensure_topics(settings.kafka)
     remove_stale_temporaries(settings.lake_dir)
     consumer = new_consumer(settings)

@@ -26,8 +26,11 @@ from streamsim.lake import (
     EVENTS,
     QUARANTINE,
     QUARANTINE_SCHEMA,
+    TRUTH,
+    TRUTH_SCHEMA,
+    TRUTH_TEXT_FIELDS,
 )
-from streamsim.sink.records import EventRow, QuarantineRow
+from streamsim.sink.records import EventRow, QuarantineRow, TruthRow
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,10 @@ def event_folder(lake_dir: Path, hour: datetime) -> Path:
 
 def quarantine_folder(lake_dir: Path, ingest_date: str) -> Path:
     return lake_dir / QUARANTINE / f"ingest_date={ingest_date}"
+
+
+def truth_folder(lake_dir: Path, ingest_date: str) -> Path:
+    return lake_dir / TRUTH / f"ingest_date={ingest_date}"
 
 
 def file_name(now: datetime) -> str:
@@ -75,6 +82,17 @@ def quarantine_table(rows: Sequence[QuarantineRow]) -> pa.Table:
     return pa.table(columns, schema=QUARANTINE_SCHEMA)
 
 
+def truth_table(rows: Sequence[TruthRow]) -> pa.Table:
+    columns: dict[str, list[object]] = {
+        name: [row.fields[index] for row in rows] for index, name in enumerate(TRUTH_TEXT_FIELDS)
+    }
+    columns["topic"] = [row.message.topic for row in rows]
+    columns["kafka_partition"] = [row.message.partition for row in rows]
+    columns["kafka_offset"] = [row.message.offset for row in rows]
+    columns["ingested_at"] = [row.ingested_ms for row in rows]
+    return pa.table(columns, schema=TRUTH_SCHEMA)
+
+
 def write_atomically(table: pa.Table, folder: Path, name: str) -> Path:
     """Write a Parquet file that readers see only once it is complete and on disk."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -94,7 +112,10 @@ def write_atomically(table: pa.Table, folder: Path, name: str) -> Path:
 
 
 def write_rows(
-    lake_dir: Path, events: Sequence[EventRow], quarantined: Sequence[QuarantineRow]
+    lake_dir: Path,
+    events: Sequence[EventRow],
+    quarantined: Sequence[QuarantineRow],
+    truth: Sequence[TruthRow] = (),
 ) -> list[Path]:
     """Write one file per lake partition that the rows touch; returns the files written."""
     now = datetime.now(UTC)
@@ -103,7 +124,10 @@ def write_rows(
         by_hour[event.hour].append(event)
     by_date: defaultdict[str, list[QuarantineRow]] = defaultdict(list)
     for row in quarantined:
-        by_date[f"{datetime.fromtimestamp(row.ingested_ms / 1000, UTC):%Y-%m-%d}"].append(row)
+        by_date[_ingest_date(row.ingested_ms)].append(row)
+    truth_by_date: defaultdict[str, list[TruthRow]] = defaultdict(list)
+    for record in truth:
+        truth_by_date[_ingest_date(record.ingested_ms)].append(record)
 
     written = [
         write_atomically(events_table(rows), event_folder(lake_dir, hour), file_name(now))
@@ -113,7 +137,15 @@ def write_rows(
         write_atomically(quarantine_table(rows), quarantine_folder(lake_dir, day), file_name(now))
         for day, rows in by_date.items()
     ]
+    written += [
+        write_atomically(truth_table(rows), truth_folder(lake_dir, day), file_name(now))
+        for day, rows in truth_by_date.items()
+    ]
     return written
+
+
+def _ingest_date(ingested_ms: int) -> str:
+    return f"{datetime.fromtimestamp(ingested_ms / 1000, UTC):%Y-%m-%d}"
 
 
 def remove_stale_temporaries(lake_dir: Path) -> int:

@@ -2,7 +2,8 @@
 
 The sink checks nothing but that the bytes are a JSON object. Everything deeper (types,
 enums, ranges) is the warehouse's job, so that every fault still reaches a check that
-counts it.
+counts it. A message of the fault-truth topic is judged the same way but becomes a truth
+row, which lands apart from the events.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 
 import orjson
 
-from streamsim.lake import ENVELOPE_TEXT_FIELDS
+from streamsim.events.topics import TRUTH_TOPIC
+from streamsim.lake import ENVELOPE_TEXT_FIELDS, TRUTH_TEXT_FIELDS
 
 
 class QuarantineReason(StrEnum):
@@ -52,6 +54,15 @@ class EventRow:
     @property
     def event_type(self) -> str | None:
         return self.envelope[_EVENT_TYPE_INDEX]
+
+
+@dataclass(frozen=True, slots=True)
+class TruthRow:
+    """A fault-truth record, its fields as text in `TRUTH_TEXT_FIELDS` order."""
+
+    message: Message
+    fields: tuple[str | None, ...]
+    ingested_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,26 +127,38 @@ def partition_hour(emitted_at: str | None, ingested_at: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def classify(message: Message, ingested_at: datetime) -> EventRow | QuarantineRow:
+def classify(message: Message, ingested_at: datetime) -> EventRow | TruthRow | QuarantineRow:
     """Turn one message into the row that lands in the lake; never raises on bad bytes."""
     ingested_ms = int(ingested_at.timestamp() * 1000)
-    if message.value is None:
-        return QuarantineRow(message, QuarantineReason.NO_VALUE, ingested_ms)
+    parsed = read_object(message.value)
+    if isinstance(parsed, QuarantineReason):
+        return QuarantineRow(message, parsed, ingested_ms)
+    text, fields = parsed
+    names = TRUTH_TEXT_FIELDS if message.topic == TRUTH_TOPIC.name else ENVELOPE_TEXT_FIELDS
+    columns = tuple(envelope_text(fields.get(name)) for name in names)
+    if not all(_encodable(column) for column in columns):
+        return QuarantineRow(message, QuarantineReason.NOT_UNICODE, ingested_ms)
+    if names is TRUTH_TEXT_FIELDS:
+        return TruthRow(message, columns, ingested_ms)
+    hour = partition_hour(columns[_EMITTED_AT_INDEX], ingested_at)
+    return EventRow(message, columns, text, hour, ingested_ms)
+
+
+def read_object(value: bytes | None) -> tuple[str, dict[str, Any]] | QuarantineReason:
+    """The text and the JSON object it spells, or why the bytes are neither."""
+    if value is None:
+        return QuarantineReason.NO_VALUE
     try:
-        text = message.value.decode("utf-8")
+        text = value.decode("utf-8")
     except UnicodeDecodeError:
-        return QuarantineRow(message, QuarantineReason.NOT_UTF8, ingested_ms)
+        return QuarantineReason.NOT_UTF8
     try:
         parsed = parse_json(text)
     except (ValueError, RecursionError):
-        return QuarantineRow(message, QuarantineReason.NOT_JSON, ingested_ms)
+        return QuarantineReason.NOT_JSON
     if not isinstance(parsed, dict):
-        return QuarantineRow(message, QuarantineReason.NOT_OBJECT, ingested_ms)
-    envelope = tuple(envelope_text(parsed.get(name)) for name in ENVELOPE_TEXT_FIELDS)
-    if not all(_encodable(field) for field in envelope):
-        return QuarantineRow(message, QuarantineReason.NOT_UNICODE, ingested_ms)
-    hour = partition_hour(envelope[_EMITTED_AT_INDEX], ingested_at)
-    return EventRow(message, envelope, text, hour, ingested_ms)
+        return QuarantineReason.NOT_OBJECT
+    return text, parsed
 
 
 def _encodable(text: str | None) -> bool:

@@ -13,8 +13,6 @@ import orjson
 
 from streamsim.settings import Settings
 
-MISSING_EVENT_TYPE = "(missing)"
-
 
 def utc_now_text() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -29,6 +27,7 @@ class SinkReport:
     messages_read: int = 0
     events_landed: Counter[str] = field(default_factory=Counter)
     quarantined: Counter[str] = field(default_factory=Counter)
+    truth_landed: int = 0  # fault-truth records, landed apart from the events
     files_written: int = 0
     batches: int = 0
     commits_failed: int = 0
@@ -55,6 +54,7 @@ class SinkReport:
             "events_landed": dict(sorted(self.events_landed.items())),
             "quarantined_total": self.quarantined_total,
             "quarantined": dict(sorted(self.quarantined.items())),
+            "truth_landed": self.truth_landed,
             "files_written": self.files_written,
             "batches": self.batches,
             "commits_failed": self.commits_failed,

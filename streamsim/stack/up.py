@@ -60,6 +60,7 @@ class Stack:
         self.dagster = dagster_processes(settings)
         self.orchestrator = orchestrator_process(settings)
         self.emitted: Counter[str] = Counter()
+        self.faults: Counter[str] = Counter()  # injected by the users, by kind
 
     # --- start ------------------------------------------------------------------------
 
@@ -202,7 +203,9 @@ class Stack:
         self.orchestrator.stop()
         self.emitted.update(orchestrator_emitted(self.settings))
         if self.simulation is not None:
-            self.emitted.update(self.simulation.stop().emitted)
+            counts = self.simulation.stop()
+            self.emitted.update(counts.emitted)
+            self.faults.update(counts.faults)
             self.simulation = None
 
     def _drain(self) -> RunSummary:
@@ -215,7 +218,7 @@ class Stack:
         outcome = materialize_all(self.settings)
         if not outcome.success:
             raise StackError("the last pipeline run failed; see the Dagster log above")
-        return summarise(self.settings, self.emitted, self.started_at)
+        return summarise(self.settings, self.emitted, self.started_at, self.faults)
 
     def _stop_everything(self) -> None:
         if self.simulation is not None:

@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 import aiohttp
+import orjson
 import ray
 from aiohttp import web
 from ray.actor import ActorHandle
@@ -19,8 +20,10 @@ from ray.actor import ActorHandle
 from streamsim.bus import Emitter
 from streamsim.clock import SiteClock
 from streamsim.events import Source
+from streamsim.events.topics import TRUTH_TOPIC
 from streamsim.settings import Settings
 from streamsim.users.api import user_app
+from streamsim.users.faults import FaultOutlet
 from streamsim.users.model import load_model
 from streamsim.users.player import Player
 from streamsim.users.replicas import ReplicaSet
@@ -40,6 +43,7 @@ class UserReplicaActor:
         self._router_url = router_url
         self._index = index
         self._emitter = Emitter(settings.kafka.bootstrap, Source.USER)
+        self._truth = Emitter(settings.kafka.bootstrap, TRUTH_TOPIC)
         self._service: UserService | None = None
         self._http: aiohttp.ClientSession | None = None
         self._watcher: asyncio.Task[None] | None = None
@@ -63,6 +67,14 @@ class UserReplicaActor:
             model=load_model(users.model_file),
             id_prefix=f"u{self._index}",
             emitted=lambda: self._emitter.counts()["emitted"],
+            faults=FaultOutlet(self._emitter.emit_bytes, self._record_fault),
+            fault_weights=users.weights_by_kind(),
+        )
+
+    def _record_fault(self, truth: dict[str, Any]) -> None:
+        """One truth record, keyed by its session and counted by its kind."""
+        self._truth.emit_bytes(
+            orjson.dumps(truth), str(truth["session_id"]).encode(), str(truth["kind"])
         )
 
     def _users(self) -> UserService:
@@ -86,7 +98,7 @@ class UserReplicaActor:
         return self._users().listing(offset, limit)
 
     async def stop(self) -> dict[str, dict[str, int]]:
-        """Close every browser, and hand back what the users emitted."""
+        """Close every browser, and hand back what the users emitted and the faults they made."""
         if self._service is not None:
             await self._service.close_all()
         if self._watcher is not None:
@@ -94,7 +106,8 @@ class UserReplicaActor:
         if self._http is not None:
             await self._http.close()
         await asyncio.to_thread(self._emitter.close)
-        return self._emitter.counts()
+        await asyncio.to_thread(self._truth.close)
+        return {**self._emitter.counts(), "faults": self._truth.counts()["emitted"]}
 
 
 class RayReplica:

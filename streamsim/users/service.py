@@ -7,13 +7,14 @@ import itertools
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from streamsim.clock import SiteClock
 from streamsim.users.catalogue import Catalogue
+from streamsim.users.faults import FaultKind, FaultOutlet
 from streamsim.users.model import BehaviourModel, load_model
 from streamsim.users.player import Player
 from streamsim.users.traits import TraitChoices
@@ -35,7 +36,7 @@ class UserRequest(BaseModel):
 
     seed: int | None = Field(default=None, ge=0, lt=2**63)
     error_factor: float = Field(
-        default=0.0, ge=0, le=1, description="Share of this user's events to break (later)."
+        default=0.0, ge=0, le=1, description="Share of this user's messages to break."
     )
     traits: TraitChoices | None = None
 
@@ -59,6 +60,8 @@ class UserService:
         model: BehaviourModel | None = None,
         id_prefix: str = "u",
         emitted: Emitted | None = None,
+        faults: FaultOutlet | None = None,
+        fault_weights: Mapping[FaultKind, float] | None = None,
         on_step: Step | None = None,
     ) -> None:
         self._clock, self._player, self._emit = clock, player, emit
@@ -69,6 +72,7 @@ class UserService:
         self._numbers = itertools.count(1)
         self._prefix = id_prefix
         self._emitted = emitted
+        self._faults, self._fault_weights = faults, fault_weights
         self._on_step = on_step
         self._users: dict[str, tuple[SimulatedUser, asyncio.Task[None]]] = {}
         self.totals: Counter[str] = Counter()
@@ -90,6 +94,8 @@ class UserService:
             run_id=self._run_id,
             traits=request.traits,
             error_factor=request.error_factor,
+            faults=self._faults,
+            fault_weights=self._fault_weights,
             on_step=self._on_step,
         )
         task = asyncio.get_running_loop().create_task(user.live(), name=user_id)

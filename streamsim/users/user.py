@@ -14,12 +14,13 @@ import logging
 import random
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from streamsim.clock import SiteClock
 from streamsim.events import EventType, Source, new_event
 from streamsim.users.catalogue import Catalogue, Video
+from streamsim.users.faults import FaultInjector, FaultKind, FaultOutlet
 from streamsim.users.model import OPEN_ACTIONS, PAGE_ACTIONS, BehaviourModel
 from streamsim.users.player import NoServerAvailable, Player, StreamHandle, StreamLost
 from streamsim.users.traits import TraitChoices, draw_traits
@@ -47,16 +48,33 @@ class SimulatedUser:
         run_id: str,
         traits: TraitChoices | None = None,
         error_factor: float = 0.0,
+        faults: FaultOutlet | None = None,
+        fault_weights: Mapping[FaultKind, float] | None = None,
         on_step: Step | None = None,
     ) -> None:
         self.user_id = user_id
         self.seed = seed
-        self.error_factor = error_factor  # stored for the error-factor issue to apply
+        self.error_factor = error_factor
+        self._send = emit
+        self._faults: FaultInjector | None = None
+        if error_factor > 0:
+            if faults is None:
+                raise ValueError("a user with an error factor needs an outlet for its faults")
+            self._faults = FaultInjector(
+                seed=seed,
+                error_factor=error_factor,
+                weights=fault_weights or {},
+                catalogue=catalogue,
+                emit=emit,
+                outlet=faults,
+                now=clock.now,
+            )
+            self._send = self._faults.send
         self._rng = random.Random(seed)
         self.session_id = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
         self.traits = draw_traits(model, catalogue.categories, self._rng, traits)
         self._model, self._catalogue, self._clock = model, catalogue, clock
-        self._player, self._emit, self._heartbeat_s = player, emit, heartbeat_s
+        self._player, self._heartbeat_s = player, heartbeat_s
         self._run_id, self._on_step = run_id, on_step
         self.state, self.action = "starting", "start"
         self.done: Counter[str] = Counter()
@@ -86,6 +104,8 @@ class SimulatedUser:
             await self._walk()
         finally:
             await self._close_browser()
+            if self._faults is not None:
+                self._faults.flush()
 
     async def _walk(self) -> None:
         state = "start"
@@ -424,7 +444,8 @@ class SimulatedUser:
         }
 
     def _event(self, kind: EventType, **fields: Any) -> None:
-        self._emit(
+        """Every message goes out through the client, faults and all (docs/faults.md)."""
+        self._send(
             new_event(
                 kind,
                 Source.USER,

@@ -13,12 +13,12 @@ import pytest
 
 from streamsim.lake import EVENT_SCHEMA, QUARANTINE_SCHEMA
 from streamsim.sink import files
-from streamsim.sink.records import EventRow, Message, QuarantineRow, classify
+from streamsim.sink.records import EventRow, Message, QuarantineRow, TruthRow, classify
 
 INGESTED = datetime(2026, 12, 1, 14, 37, 5, tzinfo=UTC)
 
 
-def row(offset: int, value: bytes | None) -> EventRow | QuarantineRow:
+def row(offset: int, value: bytes | None) -> EventRow | TruthRow | QuarantineRow:
     return classify(Message("streamsim.user-events", 1, offset, b"k", value), INGESTED)
 
 

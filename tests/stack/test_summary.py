@@ -1,14 +1,19 @@
-"""The run summary: emitted against landed, duplicates and quarantine, for one run only."""
+"""The run summary: emitted against landed, duplicates and quarantine, for one run only.
+
+Messages are told apart by their Kafka coordinates: a row read twice by the sink has the
+same topic, partition and offset, and is a duplicate; a row at another offset is another
+message, whatever its event id.
+"""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -20,7 +25,12 @@ from streamsim.stack.summary import UNREADABLE, RunSummary, summarise
 RUN_STARTED = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
 
 
-def lake_row(event_id: str | None, event_type: str, run_id: str) -> dict[str, Any]:
+_offsets = itertools.count()
+
+
+def lake_row(
+    event_id: str | None, event_type: str | None, run_id: str, offset: int | None = None
+) -> dict[str, Any]:
     envelope = {
         "event_id": event_id,
         "event_type": event_type,
@@ -36,7 +46,7 @@ def lake_row(event_id: str | None, event_type: str, run_id: str) -> dict[str, An
         "body": json.dumps(envelope),
         "topic": "streamsim.user-events",
         "kafka_partition": 0,
-        "kafka_offset": 0,
+        "kafka_offset": next(_offsets) if offset is None else offset,
         "ingested_at": RUN_STARTED + timedelta(minutes=1),
     }
 
@@ -65,34 +75,22 @@ def write_quarantine(settings: Settings, ingested: list[datetime]) -> None:
     pq.write_table(pa.Table.from_pylist(rows, schema=QUARANTINE_SCHEMA), folder / "q.parquet")
 
 
-def write_warehouse(settings: Settings, rows: list[tuple[str, str, str]]) -> None:
-    settings.serving_path.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(settings.serving_path)) as db:
-        db.execute("CREATE SCHEMA staging")
-        db.execute("CREATE TABLE staging.events (event_id TEXT, event_type TEXT, run_id TEXT)")
-        db.executemany("INSERT INTO staging.events VALUES (?, ?, ?)", rows)
-
-
 def ids(prefix: str, count: int) -> list[str]:
     return [f"{prefix}-{n}" for n in range(count)]
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """A run r1 whose lake holds duplicates, a run r2 beside it, and some quarantine."""
+    """A run r1 whose lake holds re-read messages, a run r2 beside it, and some quarantine."""
     settings = load_settings(state_dir=tmp_path, run_id="r1")
-    beats, starts, ends = ids("hb", 5), ids("ss", 2), ids("se", 1)
-    other_run = ids("r2-hb", 3)
-    warehouse = [(i, "heartbeat", "r1") for i in beats]
-    warehouse += [(i, "session_started", "r1") for i in starts]
-    warehouse += [(i, "session_ended", "r1") for i in ends]
-    warehouse += [(i, "heartbeat", "r2") for i in other_run]
-    write_warehouse(settings, warehouse)
-    lake = [lake_row(i, t, run) for i, t, run in warehouse if run == "r1"]
-    lake += [lake_row(i, "heartbeat", "r1") for i in beats[:2]]  # delivered twice
-    lake += [lake_row(None, "heartbeat", "r1")]  # no event id: not a copy of anything
+    lake = [lake_row(i, "heartbeat", "r1") for i in ids("hb", 4)]
+    lake += [lake_row(i, "session_started", "r1") for i in ids("ss", 2)]
+    lake += [lake_row(i, "session_ended", "r1") for i in ids("se", 1)]
+    lake += lake[:2]  # the sink read these two messages twice: the same offsets again
+    lake += [lake_row(None, "heartbeat", "r1")]  # no event id: still a message of its own
     write_lake(settings, lake, "r1")
-    write_lake(settings, [lake_row(i, "heartbeat", "r2") for i in other_run * 3], "r2")
+    other_run = [lake_row(i, "heartbeat", "r2") for i in ids("r2-hb", 3)]
+    write_lake(settings, other_run * 3, "r2")
     # Two quarantined while the run ran, one left over from before it began.
     before = RUN_STARTED - timedelta(hours=1)
     write_quarantine(settings, [before, RUN_STARTED, RUN_STARTED + timedelta(minutes=2)])
@@ -102,11 +100,30 @@ def settings(tmp_path: Path) -> Settings:
 EMITTED = Counter({"heartbeat": 7, "session_started": 2, "session_ended": 2})
 
 
-def test_summarise_counts_this_runs_events_once_each(settings: Settings) -> None:
+def test_summarise_counts_this_runs_messages_once_each(settings: Settings) -> None:
     summary = summarise(settings, EMITTED, RUN_STARTED)
 
     assert summary.emitted == dict(EMITTED)
     assert summary.landed == {"heartbeat": 5, "session_started": 2, "session_ended": 1}
+
+
+def test_the_same_event_sent_twice_is_two_messages_and_no_type_is_counted_missing(
+    tmp_path: Path,
+) -> None:
+    """A duplicate sent on purpose, and a message with no type, as the sink files them."""
+    settings = load_settings(state_dir=tmp_path, run_id="r1")
+    sent_twice = [lake_row("a", "heartbeat", "r1"), lake_row("a", "heartbeat", "r1")]
+    write_lake(
+        settings, [*sent_twice, lake_row("b", None, "r1"), lake_row("c", "heartbeet", "r1")], "r1"
+    )
+
+    summary = summarise(
+        settings, Counter({"heartbeat": 2, "(missing)": 1, "heartbeet": 1}), RUN_STARTED
+    )
+
+    assert summary.landed == {"heartbeat": 2, "(missing)": 1, "heartbeet": 1}
+    assert summary.duplicates == {}
+    assert summary.lost_total == 0
 
 
 def test_summarise_counts_the_extra_copies_in_the_lake_as_duplicates(settings: Settings) -> None:
@@ -123,7 +140,6 @@ def test_summarise_counts_quarantine_that_arrived_while_the_run_ran(settings: Se
 
 def test_summarise_without_quarantine_reports_none(tmp_path: Path) -> None:
     settings = load_settings(state_dir=tmp_path, run_id="r1")
-    write_warehouse(settings, [("a", "heartbeat", "r1")])
     write_lake(settings, [lake_row("a", "heartbeat", "r1")], "r1")
 
     summary = summarise(settings, Counter({"heartbeat": 1}), RUN_STARTED)

@@ -8,6 +8,7 @@ from typing import Any
 
 from streamsim.clock import SiteClock
 from streamsim.users.catalogue import Catalogue
+from streamsim.users.faults import FaultKind, FaultOutlet
 from streamsim.users.model import BehaviourModel, load_model
 from streamsim.users.traits import TraitChoices
 from streamsim.users.user import SimulatedUser, Step
@@ -41,6 +42,9 @@ def new_user(
     model: BehaviourModel = DEFAULT,
     traits: TraitChoices | None = PATIENT,
     on_step: Step | None = None,
+    error_factor: float = 0.0,
+    faults: FaultOutlet | None = None,
+    fault_weights: dict[FaultKind, float] | None = None,
 ) -> SimulatedUser:
     return SimulatedUser(
         f"u-{seed}",
@@ -54,6 +58,9 @@ def new_user(
         run_id="r1",
         traits=traits,
         on_step=on_step,
+        error_factor=error_factor,
+        faults=faults,
+        fault_weights=fault_weights,
     )
 
 

@@ -11,12 +11,15 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from streamsim.clock import SiteClock
 from streamsim.users.api import user_app
+from streamsim.users.faults import FaultOutlet
 from streamsim.users.service import UserRequest, UserService
 
 from .fake_player import FakePlayer
 from .support import Event, overlay
 
 T = TypeVar("T")
+# Faulty messages are not what these tests look at; tests/users/test_faults.py reads them.
+IGNORED_FAULTS = FaultOutlet(send_bytes=lambda *_: None, record=lambda _: None)
 
 
 def new_service(player: FakePlayer, events: list[Event], seed: int | None = 11) -> UserService:
@@ -27,6 +30,7 @@ def new_service(player: FakePlayer, events: list[Event], seed: int | None = 11) 
         heartbeat_s=10.0,
         run_id="r1",
         seed=seed,
+        faults=IGNORED_FAULTS,
     )
 
 
