@@ -86,7 +86,7 @@ def run(settings: Any, options: argparse.Namespace) -> dict[str, Any]:
         started = time.monotonic()
         run_stack(state, env, options.duration, options.speed)
         took = time.monotonic() - started
-        result = score(load_settings(state_dir=state).serving_path).as_dict()
+        result = score(load_settings(state_dir=state)).as_dict()
     return {
         "error_factor": options.error_factor,
         "duration_s": options.duration,

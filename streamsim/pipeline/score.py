@@ -9,16 +9,19 @@ its time. Everything is read from a warehouse file the pipeline built, read-only
 
 from __future__ import annotations
 
+import glob
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from streamsim.lake import truth_glob
 from streamsim.pipeline.expectations import EXPECTATION_NAMES
+from streamsim.settings import Settings
 
 USER_TOPIC = "streamsim.user-events"
 
+# One row per fault (the sink may land a record twice); {source} is the model or the files.
 _TRUTH = """
 CREATE TEMP TABLE truth AS
 SELECT
@@ -26,9 +29,14 @@ SELECT
   session_id::TEXT AS session_id,
   payload_md5::TEXT AS payload_md5,
   TRY_CAST(copy AS INT) AS copy,
-  TIMEZONE('UTC', TRY_CAST(emitted_at AS TIMESTAMPTZ))::TIMESTAMP AS emitted_at
-FROM truth.injected_faults
+  TIMEZONE('UTC', TRY_CAST(emitted_at::TEXT AS TIMESTAMPTZ))::TIMESTAMP AS emitted_at
+FROM {source}
+QUALIFY ROW_NUMBER() OVER (PARTITION BY fault_id) = 1
 """
+_NO_TRUTH = (
+    "(SELECT NULL AS kind, NULL AS session_id, NULL AS payload_md5, NULL AS copy, "
+    "NULL AS emitted_at, NULL AS fault_id WHERE FALSE)"
+)
 
 _PER_KIND = """
 SELECT
@@ -144,14 +152,32 @@ class Score:
         }
 
 
-def score(warehouse: Path) -> Score:
-    """Score the checks in `warehouse` (the serving copy, or any file the pipeline built)."""
-    with duckdb.connect(str(warehouse), read_only=True) as db:
-        return score_connection(db)
+def score(settings: Settings) -> Score:
+    """Score the checks in the serving copy against the truth.
+
+    The truth is read from `truth.injected_faults` when the warehouse has it, else from the
+    truth files of the lake directly.
+    """
+    with duckdb.connect(str(settings.serving_path), read_only=True) as db:
+        return score_connection(db, _truth_source(db, settings))
 
 
-def score_connection(db: duckdb.DuckDBPyConnection) -> Score:
-    db.execute(_TRUTH)
+def _truth_source(db: duckdb.DuckDBPyConnection, settings: Settings) -> str:
+    tables = db.execute(
+        "SELECT 1 FROM information_schema.tables "
+        "WHERE table_schema = 'truth' AND table_name = 'injected_faults'"
+    ).fetchall()
+    if tables:
+        return "truth.injected_faults"
+    files = sorted(glob.glob(truth_glob(settings.lake_dir), recursive=True))
+    if not files:
+        return _NO_TRUTH
+    listed = ", ".join(f"'{name}'" for name in files)
+    return f"read_parquet([{listed}], union_by_name = TRUE)"
+
+
+def score_connection(db: duckdb.DuckDBPyConnection, truth_source: str) -> Score:
+    db.execute(_TRUTH.format(source=truth_source))
     kinds = [KindScore(str(k), int(i), int(landed), int(c)) for k, i, c, landed in _rows(db)]
     clean, flagged = db.execute(_CLEAN).fetchone() or (0, 0)
     by_expectation: dict[str, int] = {}

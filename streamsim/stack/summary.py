@@ -140,8 +140,7 @@ class RunSummary:
             )
         lines.append("-" * len(header))
         lines.append(
-            f"{'total':<20} {sum(self.faults.values()):>9} "
-            f"{sum(self.truth_landed.values()):>13}"
+            f"{'total':<20} {sum(self.faults.values()):>9} {sum(self.truth_landed.values()):>13}"
         )
         return "\n".join(lines)
 

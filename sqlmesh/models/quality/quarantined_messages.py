@@ -28,6 +28,7 @@ COLUMNS = {
 @model(
     "quality.quarantined_messages",
     kind="FULL",
+    allow_partials=True,
     columns=COLUMNS,
     description="Every message the sink quarantined (bytes that are not one JSON object), "
     "with its bytes and reason. FULL: it rereads every quarantine file on each run, which "

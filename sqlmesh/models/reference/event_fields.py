@@ -15,6 +15,7 @@ from streamsim.pipeline.expectations import field_rows
 @model(
     "reference.event_fields",
     kind="FULL",
+    allow_partials=True,
     columns={
         "event_type": "TEXT",
         "field": "TEXT",

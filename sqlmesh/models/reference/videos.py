@@ -15,6 +15,7 @@ from streamsim.pipeline.expectations import catalogue_rows
 @model(
     "reference.videos",
     kind="FULL",
+    allow_partials=True,
     columns={"video_id": "TEXT", "category": "TEXT", "duration_s": "DOUBLE", "rank": "INT"},
     grain=["video_id"],
     description="The catalogue every user picks from: rebuilt from the configured behaviour "

@@ -1,0 +1,79 @@
+"""The quality checks on the real stack, scored against the truth, at three error factors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from streamsim.bench.quality import run_stack, stack_env
+from streamsim.pipeline.score import Score, score
+from streamsim.settings import load_settings
+
+# Short runs: long enough for a few hundred sessions at speed 10 on two shared cores.
+RUN_SECONDS = 60
+SPEED = 10.0
+# Measured share of user messages passing everything may differ from the true clean share by
+# this much at f = 0.3: the few faults that cannot be told from clean traffic.
+AGREEMENT = 0.02
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
+
+
+@pytest.fixture(scope="module")
+def states(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[float, Path]]:
+    """One stack run per error factor, one after the other (they would fight for the cores)."""
+    runs: dict[float, Path] = {}
+    for factor in (0.0, 1.0, 0.3):
+        state = tmp_path_factory.mktemp(f"quality-{factor}") / "state"
+        run_stack(state, stack_env(state, factor, 3.0, 11), RUN_SECONDS, SPEED)
+        runs[factor] = state
+    yield runs
+
+
+def query(state: Path, sql: str) -> list[tuple[object, ...]]:
+    serving = load_settings(state_dir=state).serving_path
+    with duckdb.connect(str(serving), read_only=True) as db:
+        return db.execute(sql).fetchall()
+
+
+def scored(state: Path) -> Score:
+    return score(load_settings(state_dir=state))
+
+
+def test_without_errors_every_expectation_is_fully_met_and_nothing_quarantined(
+    states: dict[float, Path],
+) -> None:
+    rows = query(
+        states[0.0], "SELECT expectation, SUM(checked), SUM(passed) FROM quality.compliance GROUP BY 1"
+    )
+    assert len(rows) == 12
+    assert all(checked == passed and checked > 0 for _, checked, passed in rows if _ != "reconciled")
+    assert query(states[0.0], "SELECT COUNT(*) FROM quality.quarantine") == [(0,)]
+
+
+def test_with_every_event_broken_no_user_message_passes_every_expectation(
+    states: dict[float, Path],
+) -> None:
+    (user_messages, passing), = query(
+        states[1.0],
+        "SELECT COUNT(*), COUNT_IF(passed_all) FROM quality.event_checks "
+        "WHERE topic = 'streamsim.user-events'",
+    )
+    assert user_messages > 100
+    assert passing == 0
+
+
+def test_at_a_third_measured_compliance_agrees_with_the_truth(states: dict[float, Path]) -> None:
+    result = scored(states[0.3])
+    assert result.user_messages > 1000
+    assert abs(result.measured_clean_share - result.true_clean_share) <= AGREEMENT, result
+
+
+def test_the_score_meets_its_goal(states: dict[float, Path]) -> None:
+    result = scored(states[0.3])
+    assert result.false_positive_rate <= 0.001, result.as_dict()
+    low = {kind.kind: kind.recall for kind in result.kinds if kind.recall < 0.95}
+    assert not low, result.as_dict()
