@@ -98,6 +98,19 @@ WITH runs AS (
   FROM clocked
   WHERE
     event_type = 'session_started' AND NOT session_id IS NULL
+), user_sessions AS (
+  /* A session with more than one message is real: a made-up session id carries one. */
+  SELECT
+    user_id,
+    session_id
+  FROM clocked
+  WHERE
+    topic = 'streamsim.user-events' AND copy = 1 AND NOT user_id IS NULL AND NOT session_id IS NULL
+  GROUP BY
+    1,
+    2
+  HAVING
+    COUNT(*) > 1
 ), sessions_judged AS (
   SELECT
     e.*,
@@ -110,6 +123,14 @@ WITH runs AS (
       WHEN e.session_id IN (SELECT session_id FROM started)
       THEN TRUE
       WHEN e.user_id IN (SELECT user_id FROM started WHERE NOT user_id IS NULL)
+      THEN FALSE
+      WHEN EXISTS(
+        SELECT
+          1
+        FROM user_sessions AS u
+        WHERE
+          u.user_id = e.user_id AND u.session_id <> e.session_id
+      )
       THEN FALSE
       ELSE EXISTS(
         SELECT
@@ -139,6 +160,12 @@ WITH runs AS (
   SELECT
     *,
     valid_alone AND COALESCE(time_trusted, FALSE) AND known_session IS DISTINCT FROM FALSE AS usable,
+    /* Sent after a later message of its session: judged by order, not used for cadence. */
+    time_read < MAX(CASE WHEN time_trusted THEN time_read END) OVER (
+      PARTITION BY topic, kafka_partition, session_id
+      ORDER BY kafka_offset
+      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+    ) IS TRUE AS held_back,
     MAX(CASE WHEN time_trusted THEN time_read END) OVER (
       PARTITION BY topic, kafka_partition, session_id
       ORDER BY kafka_offset
@@ -148,7 +175,7 @@ WITH runs AS (
     LAG(position_s) OVER keyed AS prev_position,
     LAG(valid_ranges) OVER keyed AS prev_ranges,
     LAG(emitted_text) OVER keyed AS prev_text,
-    LAG(time_read) OVER keyed AS prev_time
+    LAG(CASE WHEN time_trusted THEN time_read END) OVER keyed AS prev_time
   FROM sessions_judged
   WHERE
     copy = 1
@@ -160,53 +187,87 @@ WITH runs AS (
     LAG(video_id) OVER play AS before_video,
     LAG(CASE WHEN event_type = 'playback_seeked' THEN to_s ELSE position_s END) OVER play AS anchor_s,
     LAG(kafka_offset) OVER play AS before_offset,
+    LAG(kafka_offset, 2) OVER play AS before2_offset,
+    /* Whether the step before this one was a full beat at most: then a message without a
+       trusted time lying there by offset was not needed to account for that step. */
+    LAG(CASE WHEN event_type = 'playback_seeked' THEN from_s ELSE position_s END) OVER play
+    - LAG(CASE WHEN event_type = 'playback_seeked' THEN to_s ELSE position_s END, 2) OVER play
+    <= @VAR('heartbeat_s', 10) + 0.01 AS step_before_whole,
     LAG(time_read) OVER play AS before_time
   FROM trusted
   WHERE
     usable
+    AND NOT held_back
     AND topic = 'streamsim.user-events'
     AND event_type IN (
       'playback_started', 'playback_resumed', 'playback_seeked', 'heartbeat',
       'playback_paused', 'video_ended', 'video_skipped', 'playback_abandoned'
     )
   WINDOW play AS (PARTITION BY session_id ORDER BY time_read, kafka_offset)
+), in_between AS (
+  /* Rejected messages of the play's session lying between an event and the one before it,
+     by offset in the partition or by a readable time: what may account for a gap. */
+  SELECT
+    p.topic,
+    p.kafka_partition,
+    p.kafka_offset,
+    COUNT(r.kafka_offset) FILTER (
+      WHERE r.event_type IS NULL
+      OR r.event_type = 'heartbeat'
+      OR NOT r.event_type IN (SELECT event_type FROM reference.event_fields)
+    ) AS maybe_beats,
+    COUNT(r.kafka_offset) FILTER (
+      WHERE r.event_type <> 'heartbeat'
+      AND r.event_type IN (SELECT event_type FROM reference.event_fields)
+    ) AS other_events
+  FROM plays AS p
+  JOIN trusted AS r
+    ON r.topic = p.topic
+    AND NOT (r.usable AND NOT r.held_back)
+    AND (
+      (
+        r.kafka_partition = p.kafka_partition
+        AND (r.session_id = p.session_id OR (r.session_id IS NULL AND r.user_id = p.user_id))
+        AND (
+          r.kafka_offset BETWEEN LEAST(p.kafka_offset, p.before_offset) AND GREATEST(p.kafka_offset, p.before_offset)
+          /* A message without a trusted time may belong anywhere since the play event
+             before the previous one: a held-back message can sit after it by offset. */
+          OR (
+            NOT COALESCE(r.time_trusted, FALSE)
+            AND p.step_before_whole
+            AND r.kafka_offset BETWEEN LEAST(p.before2_offset, p.before_offset) AND GREATEST(p.before2_offset, p.before_offset)
+          )
+        )
+      )
+      OR (
+        r.time_read BETWEEN p.before_time AND p.time_read
+        AND (r.session_id = p.session_id OR r.user_id = p.user_id)
+      )
+    )
+  GROUP BY
+    1,
+    2,
+    3
 ), gaps AS (
   SELECT
     p.topic,
     p.kafka_partition,
     p.kafka_offset,
     p.before_time,
-    CEIL(
-      (
-        CASE WHEN p.event_type = 'playback_seeked' THEN p.from_s ELSE p.position_s END - p.anchor_s - 0.01
-      ) / @VAR('heartbeat_s', 10)
-    ) - 1 AS missing,
-    (
-      SELECT
-        COUNT(*)
-      FROM trusted AS r
-      WHERE
-        r.topic = p.topic
-        AND NOT r.usable
-        AND (
-          r.event_type IS NULL
-          OR r.event_type = 'heartbeat'
-          OR NOT r.event_type IN (SELECT event_type FROM reference.event_fields)
-        )
-        AND (
-          (
-            r.session_id = p.session_id
-            AND r.kafka_partition = p.kafka_partition
-            AND r.kafka_offset BETWEEN LEAST(p.kafka_offset, p.before_offset) AND GREATEST(p.kafka_offset, p.before_offset)
-          )
-          OR (
-            r.session_id IS DISTINCT FROM p.session_id
-            AND r.user_id = p.user_id
-            AND r.time_read BETWEEN p.before_time AND p.time_read
-          )
-        )
-    ) AS excused
+    (CASE WHEN p.event_type = 'playback_seeked' THEN p.from_s ELSE p.position_s END - p.anchor_s)
+    / @VAR('heartbeat_s', 10) AS steps,
+    CEIL(steps - 0.01 / @VAR('heartbeat_s', 10)) - 1 AS missing,
+    COALESCE(b.maybe_beats, 0) AS excused,
+    /* A rejected seek, resume or pause in between moved the anchor: nothing to judge. Nor
+       when a heartbeat is off the anchor's 10 s grid: an unseen seek or resume did that. */
+    COALESCE(b.other_events, 0) > 0
+    OR (
+      p.event_type = 'heartbeat'
+      AND ABS(steps - ROUND(steps)) * @VAR('heartbeat_s', 10) > 0.02
+    ) AS anchor_moved
   FROM plays AS p
+  LEFT JOIN in_between AS b
+    USING (topic, kafka_partition, kafka_offset)
   WHERE
     p.before_type IN ('playback_started', 'playback_resumed', 'playback_seeked', 'heartbeat')
     AND p.event_type IN (
@@ -218,26 +279,43 @@ WITH runs AS (
     p.topic,
     p.kafka_partition,
     p.kafka_offset,
-    COALESCE(g.missing > g.excused, FALSE) AS gap_found,
+    COALESCE(g.missing > g.excused AND NOT g.anchor_moved, FALSE) AS gap_found,
     g.before_time AS gap_from,
     p.event_type = 'heartbeat'
-    AND p.prev_type = 'heartbeat'
     AND (
       (
-        p.prev_ranges IS DISTINCT FROM FALSE
-        AND ABS(p.position_s - p.prev_position) < 0.8 * @VAR('heartbeat_s', 10)
+        p.prev_type = 'heartbeat'
+        AND (
+          (
+            p.prev_ranges IS DISTINCT FROM FALSE
+            AND ABS(p.position_s - p.prev_position) < 0.8 * @VAR('heartbeat_s', 10)
+          )
+          OR p.prev_text = p.emitted_text
+        )
+        /* A seek or resume sent under another session id would have stood between. */
+        AND NOT EXISTS(
+          SELECT
+            1
+          FROM trusted AS r
+          WHERE
+            r.topic = p.topic
+            AND r.user_id = p.user_id
+            AND r.session_id IS DISTINCT FROM p.session_id
+            AND r.time_read BETWEEN p.prev_time AND p.time_read
+        )
       )
-      OR p.prev_text = p.emitted_text
-    )
-    AND NOT EXISTS(
-      SELECT
-        1
-      FROM trusted AS r
-      WHERE
-        r.topic = p.topic
-        AND r.user_id = p.user_id
-        AND r.session_id IS DISTINCT FROM p.session_id
-        AND r.time_read BETWEEN p.prev_time AND p.time_read
+      /* The same beat, sent under another session id just before. */
+      OR EXISTS(
+        SELECT
+          1
+        FROM trusted AS r
+        WHERE
+          r.topic = p.topic
+          AND r.user_id = p.user_id
+          AND r.session_id IS DISTINCT FROM p.session_id
+          AND r.event_type = 'heartbeat'
+          AND r.emitted_text = p.emitted_text
+      )
     ) IS TRUE AS repeat_found
   FROM plays AS p
   LEFT JOIN gaps AS g
