@@ -173,6 +173,7 @@ WITH runs AS (
     ) AS latest_before,
     LAG(event_type) OVER keyed AS prev_type,
     LAG(position_s) OVER keyed AS prev_position,
+    LAG(video_id) OVER keyed AS prev_video,
     LAG(valid_ranges) OVER keyed AS prev_ranges,
     LAG(emitted_text) OVER keyed AS prev_text,
     LAG(CASE WHEN time_trusted THEN time_read END) OVER keyed AS prev_time
@@ -335,6 +336,15 @@ WITH runs AS (
       WHEN s.topic <> 'streamsim.user-events' OR s.time_read IS NULL OR NOT t.usable
       THEN NULL
       ELSE s.time_read >= COALESCE(t.latest_before, s.time_read)
+      /* A beat right after a beat of the same video (by offset) cannot be further back:
+         this catches a held-back beat whose successor's time could not be trusted. */
+      AND NOT (
+        s.event_type = 'heartbeat'
+        AND t.prev_type = 'heartbeat'
+        AND t.prev_ranges IS DISTINCT FROM FALSE
+        AND t.prev_video = s.video_id
+        AND s.position_s < t.prev_position - 0.01
+      ) IS TRUE
     END AS in_session_order,
     CASE
       WHEN c.kafka_offset IS NULL
