@@ -35,10 +35,11 @@ def _key(*parts: str) -> AssetKey:
 
 
 QUALITY_DEPS: Mapping[str, tuple[AssetKey, ...]] = {
-    "reference.videos": (),
-    "reference.event_fields": (),
+    # The Python models read no table; the lake files stand for their inputs, as for lake.events.
+    "reference.videos": (AssetKey(["lake", "event_files"]),),
+    "reference.event_fields": (AssetKey(["lake", "event_files"]),),
     "core.settings_timeline": (_key("staging", "events"),),
-    "quality.quarantined_messages": (),
+    "quality.quarantined_messages": (AssetKey(["lake", "event_files"]),),
     "quality.messages": (
         _key("lake", "events"),
         _key("quality", "quarantined_messages"),

@@ -22,7 +22,9 @@ from streamsim.pipeline.definitions import (
     lake_files_sensor,
     materialize_all,
 )
+from streamsim.pipeline.expectations import EXPECTATION_NAMES
 from streamsim.pipeline.home import dagster_commands, prepare_dagster_home
+from streamsim.pipeline.project import MODELS
 from streamsim.pipeline.warehouse import open_context
 from streamsim.settings import Settings
 
@@ -65,11 +67,8 @@ def test_materialize_all_builds_every_asset_and_reports_its_facts(
     outcome = materialize_all(settings)
 
     assert outcome.success
-    assert set(outcome.facts) == {
-        "lake/events",
-        "staging/events",
-        "metrics/events_per_minute",
-        "serving/warehouse",
+    assert set(outcome.facts) == {model.replace(".", "/") for model in MODELS} | {
+        "serving/warehouse"
     }
     assert outcome.facts["staging/events"]["dagster/row_count"] == 2
     assert outcome.facts["serving/warehouse"]["bytes"] == settings.serving_path.stat().st_size
@@ -137,3 +136,9 @@ def test_dagster_listens_on_loopback_at_the_configured_port(settings: Settings) 
 
     assert webserver[webserver.index("--host") + 1] == "127.0.0.1"
     assert webserver[webserver.index("--port") + 1] == str(settings.pipeline.port)
+
+
+def test_every_expectation_is_an_asset_check_beside_freshness_and_volume() -> None:
+    checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
+
+    assert checks == {*EXPECTATION_NAMES, "fresh", "has_volume"}

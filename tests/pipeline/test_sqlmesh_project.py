@@ -7,7 +7,7 @@ import io
 from sqlmesh.core import analytics
 from sqlmesh.core.analytics.dispatcher import NoopEventDispatcher
 
-from streamsim.pipeline.project import MODELS
+from streamsim.pipeline.project import MODELS, PROJECT_DIR
 from streamsim.pipeline.warehouse import open_context
 from streamsim.settings import Settings
 
@@ -17,7 +17,13 @@ def test_the_sqlmesh_unit_tests_pass(settings: Settings) -> None:
     with open_context(settings) as context:
         result = context.test(stream=report)
 
-    assert result.testsRun >= len(MODELS) - 1, report.getvalue()
+    # Every SQL model but the lake view has a YAML test; Python models are tested in pytest.
+    sql_models = [
+        model
+        for model in MODELS
+        if (PROJECT_DIR / "models" / f"{model.replace('.', '/')}.sql").exists()
+    ]
+    assert result.testsRun >= len(sql_models) - 1, report.getvalue()
     assert result.wasSuccessful(), report.getvalue()
 
 
