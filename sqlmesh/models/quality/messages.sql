@@ -60,29 +60,42 @@ WITH lake_rows AS (
     kafka_partition,
     kafka_offset,
     body,
+    doc,
     MD5(body) AS payload_md5,
     ingested_at,
-    CASE WHEN JSON_TYPE(body, '$.event_type') = 'VARCHAR' THEN body ->> '$.event_type' END AS event_type,
-    CASE WHEN JSON_TYPE(body, '$.event_id') = 'VARCHAR' THEN body ->> '$.event_id' END AS event_id,
-    CASE WHEN JSON_TYPE(body, '$.source') = 'VARCHAR' THEN body ->> '$.source' END AS source,
-    CASE WHEN JSON_TYPE(body, '$.run_id') = 'VARCHAR' THEN body ->> '$.run_id' END AS run_id,
-    CASE WHEN JSON_TYPE(body, '$.user_id') = 'VARCHAR' THEN body ->> '$.user_id' END AS user_id,
-    CASE WHEN JSON_TYPE(body, '$.session_id') = 'VARCHAR' THEN body ->> '$.session_id' END AS session_id,
-    CASE WHEN JSON_TYPE(body, '$.emitted_at') = 'VARCHAR' THEN body ->> '$.emitted_at' END AS emitted_text,
-    CASE WHEN JSON_TYPE(body, '$.video_id') = 'VARCHAR' THEN body ->> '$.video_id' END AS video_id,
-    CASE WHEN JSON_TYPE(body, '$.stream_id') = 'VARCHAR' THEN body ->> '$.stream_id' END AS stream_id,
-    CASE WHEN JSON_TYPE(body, '$.server_id') = 'VARCHAR' THEN body ->> '$.server_id' END AS server_id,
-    @number(body, 'position_s') AS position_s,
-    @number(body, 'from_s') AS from_s,
-    @number(body, 'to_s') AS to_s,
+    is_object,
+    CASE WHEN JSON_TYPE(doc, '$.event_type') = 'VARCHAR' THEN doc ->> '$.event_type' END AS event_type,
+    CASE WHEN JSON_TYPE(doc, '$.event_id') = 'VARCHAR' THEN doc ->> '$.event_id' END AS event_id,
+    CASE WHEN JSON_TYPE(doc, '$.source') = 'VARCHAR' THEN doc ->> '$.source' END AS source,
+    CASE WHEN JSON_TYPE(doc, '$.run_id') = 'VARCHAR' THEN doc ->> '$.run_id' END AS run_id,
+    CASE WHEN JSON_TYPE(doc, '$.user_id') = 'VARCHAR' THEN doc ->> '$.user_id' END AS user_id,
+    CASE WHEN JSON_TYPE(doc, '$.session_id') = 'VARCHAR' THEN doc ->> '$.session_id' END AS session_id,
+    CASE WHEN JSON_TYPE(doc, '$.emitted_at') = 'VARCHAR' THEN doc ->> '$.emitted_at' END AS emitted_text,
+    CASE WHEN JSON_TYPE(doc, '$.video_id') = 'VARCHAR' THEN doc ->> '$.video_id' END AS video_id,
+    CASE WHEN JSON_TYPE(doc, '$.stream_id') = 'VARCHAR' THEN doc ->> '$.stream_id' END AS stream_id,
+    CASE WHEN JSON_TYPE(doc, '$.server_id') = 'VARCHAR' THEN doc ->> '$.server_id' END AS server_id,
+    @number(doc, 'position_s') AS position_s,
+    @number(doc, 'from_s') AS from_s,
+    @number(doc, 'to_s') AS to_s,
     LEAST(
-      @number(body, 'video_start_time_ms'),
-      @number(body, 'waited_ms'),
-      @number(body, 'refusals'),
-      @number(body, 'videos_watched'),
-      @number(body, 'page_number') - 1
+      @number(doc, 'video_start_time_ms'),
+      @number(doc, 'waited_ms'),
+      @number(doc, 'refusals'),
+      @number(doc, 'videos_watched'),
+      @number(doc, 'page_number') - 1
     ) AS least_count
-  FROM lake_rows
+  FROM (
+    /* The sink lands only JSON objects; anything else is judged unparseable, not an error. */
+    SELECT
+      *,
+      CASE WHEN is_object THEN body ELSE '{}' END AS doc
+    FROM (
+      SELECT
+        *,
+        COALESCE(CASE WHEN JSON_VALID(body) THEN JSON_TYPE(body) = 'OBJECT' END, FALSE) AS is_object
+      FROM lake_rows
+    )
+  ) AS lake_rows
 ), spec_types AS (
   SELECT DISTINCT
     event_type
@@ -107,8 +120,8 @@ WITH lake_rows AS (
     f.required,
     f.nullable,
     f.accepted,
-    JSON_TYPE(t.body, f.path) AS json_type,
-    JSON_EXTRACT_STRING(t.body, f.path) AS text_value
+    JSON_TYPE(t.doc, f.path) AS json_type,
+    JSON_EXTRACT_STRING(t.doc, f.path) AS text_value
   FROM typed AS t
   JOIN (
     SELECT
@@ -148,8 +161,8 @@ WITH lake_rows AS (
     v.types_ok
     AND (t.emitted_text IS NULL OR NOT t.emitted_at IS NULL)
     AND (
-      COALESCE(JSON_TYPE(t.body, '$.schema_version'), 'NULL') IN ('NULL', 'VARCHAR')
-      OR (t.body -> '$.schema_version')::TEXT = '1'
+      COALESCE(JSON_TYPE(t.doc, '$.schema_version'), 'NULL') IN ('NULL', 'VARCHAR')
+      OR (t.doc -> '$.schema_version')::TEXT = '1'
     ) AS schema_valid,
     v.required_ok AS required_fields,
     v.accepted_ok AND t.spec_type <> '*' AS accepted_values,
@@ -201,7 +214,7 @@ WITH lake_rows AS (
     stream_id,
     ingested_at,
     NULL AS quarantine_reason,
-    TRUE AS parseable,
+    is_object AS parseable,
     schema_valid,
     required_fields,
     accepted_values,
