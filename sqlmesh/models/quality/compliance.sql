@@ -4,6 +4,10 @@ MODEL (
   kind FULL,
   allow_partials TRUE,
   grain (run_id, minute, expectation, event_type, source),
+  audits (
+    accepted_range(column := compliance, min_v := 0, max_v := 1),
+    accepted_values(column := severity, is_in := ('error', 'warn'))
+  ),
   description 'Per run, site-time minute of arrival, expectation, event type and source: how many messages the expectation judged, how many passed, the share, and the error factor in force (from core.settings_timeline). Messages are counted in the minute they arrived by their run''s site clock, so skewed and unparseable ones land where they were received. FULL, rebuilt from quality.event_checks in well under a second.',
   column_descriptions (
     run_id = 'The run whose site clock placed the messages (NULL when no server clock was known yet).',

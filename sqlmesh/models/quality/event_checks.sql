@@ -7,6 +7,22 @@ MODEL (
   kind FULL,
   allow_partials TRUE,
   grain (topic, kafka_partition, kafka_offset),
+  audits (
+    unique_combination_of_columns(columns := (topic, kafka_partition, kafka_offset)),
+    not_null(columns := (topic, kafka_partition, kafka_offset, payload_md5, copy)),
+    passes_expectation(expectation := parseable),
+    passes_expectation(expectation := schema_valid),
+    passes_expectation(expectation := required_fields),
+    passes_expectation(expectation := accepted_values),
+    passes_expectation(expectation := valid_ranges),
+    passes_expectation(expectation := unique_event_id),
+    passes_expectation(expectation := known_video),
+    passes_expectation(expectation := known_session),
+    passes_expectation(expectation := timely),
+    passes_expectation(expectation := in_session_order),
+    passes_expectation(expectation := heartbeat_cadence),
+    passes_expectation(expectation := reconciled)
+  ),
   description 'One row per message that reached the lake (re-reads removed, quarantined messages included), with its identity and one boolean per expectation: TRUE passes, FALSE fails, NULL does not apply. Relational expectations (known_session, in_session_order, heartbeat_cadence, reconciled) judge only messages valid on their own, and a neighbour rejected by a check excuses the gap it leaves. See docs/data-quality.md.',
   column_descriptions (
     topic = 'Kafka topic of the message.',
