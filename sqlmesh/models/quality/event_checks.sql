@@ -236,6 +236,11 @@ WITH runs AS (
     COUNT(r.kafka_offset) FILTER (
       WHERE r.event_type <> 'heartbeat'
       AND r.event_type IN (SELECT event_type FROM reference.event_fields)
+      /* Only a message between the two can have moved the anchor. */
+      AND (
+        r.kafka_offset BETWEEN LEAST(p.kafka_offset, p.before_offset) AND GREATEST(p.kafka_offset, p.before_offset)
+        OR r.time_read BETWEEN p.before_time AND p.time_read
+      )
     ) AS other_events
   FROM plays AS p
   JOIN trusted AS r
@@ -273,7 +278,13 @@ WITH runs AS (
     p.before_time,
     (CASE WHEN p.event_type = 'playback_seeked' THEN p.from_s ELSE p.position_s END - p.anchor_s)
     / @VAR('heartbeat_s', 10) AS steps,
-    CEIL(steps - 0.01 / @VAR('heartbeat_s', 10)) - 1 AS missing,
+    /* Beats due in (anchor, position]: a heartbeat is itself the last of them; any other
+       event on a beat's position comes right after that beat, so the beat is due before it. */
+    CASE
+      WHEN p.event_type = 'heartbeat'
+      THEN ROUND(steps) - 1
+      ELSE FLOOR(steps + 0.0005 / @VAR('heartbeat_s', 10))
+    END AS missing,
     COALESCE(b.maybe_beats, 0) AS excused,
     /* A rejected seek, resume or pause in between moved the anchor: nothing to judge. Nor
        when a heartbeat is off the anchor's 10 s grid: an unseen seek or resume did that. */
@@ -287,9 +298,8 @@ WITH runs AS (
     USING (topic, kafka_partition, kafka_offset)
   WHERE
     p.before_type IN ('playback_started', 'playback_resumed', 'playback_seeked', 'heartbeat')
-    AND p.event_type IN (
-      'heartbeat', 'playback_paused', 'video_ended', 'video_skipped', 'playback_seeked', 'playback_abandoned'
-    )
+    /* Not playback_abandoned: a stream lost at a beat gives up on the beat's position. */
+    AND p.event_type IN ('heartbeat', 'playback_paused', 'video_ended', 'video_skipped', 'playback_seeked')
     AND p.before_video = p.video_id
 ), cadence AS (
   SELECT
