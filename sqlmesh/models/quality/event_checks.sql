@@ -230,8 +230,16 @@ WITH runs AS (
     p.kafka_offset,
     COUNT(r.kafka_offset) FILTER (
       WHERE r.event_type IS NULL
-      OR r.event_type = 'heartbeat'
       OR NOT r.event_type IN (SELECT event_type FROM reference.event_fields)
+      /* A beat whose position can be read accounts only for a gap that holds it. */
+      OR (
+        r.event_type = 'heartbeat'
+        AND (
+          r.position_s IS NULL
+          OR r.valid_ranges IS FALSE
+          OR r.position_s BETWEEN p.anchor_s + 0.01 AND CASE WHEN p.event_type = 'playback_seeked' THEN p.from_s ELSE p.position_s END + 0.01
+        )
+      )
     ) AS maybe_beats,
     COUNT(r.kafka_offset) FILTER (
       WHERE r.event_type <> 'heartbeat'
