@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 EVENTS = "events"
 QUARANTINE = "quarantine"
@@ -111,3 +112,19 @@ def quarantine_glob(lake_dir: Path) -> str:
 
 def truth_glob(lake_dir: Path) -> str:
     return str(lake_dir / TRUTH / "**" / "*.parquet")
+
+
+def ensure_truth_readable(lake_dir: Path) -> Path:
+    """An empty truth file, so the truth view binds before any fault was ever injected.
+
+    DuckDB refuses a glob that matches no file, and a run with error factor 0 lands no
+    truth at all. The file holds no rows, so it changes no count; it is dated beyond any
+    retention, so that no expiry of old partitions removes it.
+    """
+    placeholder = lake_dir / TRUTH / "ingest_date=9999-12-31" / "empty.parquet"
+    if not placeholder.exists():
+        placeholder.parent.mkdir(parents=True, exist_ok=True)
+        temporary = placeholder.with_name(f".{placeholder.name}.tmp")
+        pq.write_table(TRUTH_SCHEMA.empty_table(), temporary)
+        temporary.replace(placeholder)
+    return placeholder

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from streamsim.events.faults import FaultKind
 from streamsim.settings import load_settings
 
 CLUSTER_VARIABLES = ("KAFKA_BOOTSTRAP_SERVERS", "RAY_ADDRESS")
@@ -155,3 +157,40 @@ def test_the_state_folder_holds_lake_warehouse_and_logs(tmp_path: Path) -> None:
 def test_fewer_max_servers_than_min_servers_is_refused() -> None:
     with pytest.raises(ValidationError, match="max_servers"):
         load_settings(servers={"min_servers": 3, "max_servers": 2})
+
+
+def test_fault_weights_default_to_one_each_and_a_table_changes_only_the_kinds_it_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert set(load_settings().users.weights_by_kind().values()) == {1.0}
+    write_config(tmp_path, monkeypatch, "[users.fault_weights]\nnot_json = 0\nnull_field = 3\n")
+
+    weights = load_settings().users.weights_by_kind()
+
+    assert (weights[FaultKind.NOT_JSON], weights[FaultKind.NULL_FIELD]) == (0.0, 3.0)
+    assert weights[FaultKind.MISSING_FIELD] == 1.0
+    assert set(weights) == set(FaultKind)
+
+
+@pytest.mark.parametrize(
+    ("weights", "named"),
+    [
+        ({"not_jsn": 1.0}, "'not_jsn'; did you mean not_json?"),
+        ({"telepathy": 1.0}, "'telepathy'; known: missing_field"),
+        ({"null_field": -1.0}, "must not be negative: ['null_field']"),
+        (dict.fromkeys(FaultKind, 0.0), "all zero"),
+    ],
+)
+def test_fault_weights_refuse_unknown_kinds_negative_weights_and_all_zero(
+    weights: dict[str, float], named: str
+) -> None:
+    with pytest.raises(ValidationError, match=re.escape(named)):
+        load_settings(users={"fault_weights": weights})
+
+
+def test_fault_weights_come_from_the_environment_as_a_json_table(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STREAMSIM_USERS__FAULT_WEIGHTS", '{"truncated_payload": 5}')
+
+    assert load_settings().users.weights_by_kind()[FaultKind.TRUNCATED_PAYLOAD] == 5.0

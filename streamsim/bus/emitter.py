@@ -53,7 +53,7 @@ class EmitCounts:
 
 
 class Emitter:
-    """Sends events of one source to its topic; safe to call from any thread."""
+    """Sends to one topic (a source's events, or the fault truth); safe from any thread."""
 
     def __init__(self, bootstrap_servers: str, target: Source | Topic) -> None:
         topic = target if isinstance(target, Topic) else topic_for(target)

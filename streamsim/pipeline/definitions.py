@@ -58,12 +58,14 @@ _MODEL_DEPS: Mapping[str, tuple[AssetKey, ...]] = {
     "lake.events": (LAKE_FILES,),
     "staging.events": (AssetKey(["lake", "events"]),),
     "metrics.events_per_minute": (AssetKey(["staging", "events"]),),
+    "truth.injected_faults": (LAKE_FILES,),
     **_QUALITY_DEPS,
 }
 _MODEL_DESCRIPTIONS = {
     "lake.events": "The lake's event files as one view, read in place.",
     "staging.events": "One typed row per event, duplicates from at-least-once delivery removed.",
     "metrics.events_per_minute": "Events per site-time minute, event type and source.",
+    "truth.injected_faults": "The faults users injected on purpose, for scoring the checks.",
     **_QUALITY_DESCRIPTIONS,
 }
 

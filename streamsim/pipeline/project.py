@@ -16,7 +16,7 @@ from sqlmesh.core.config import (
     ModelDefaultsConfig,
 )
 
-from streamsim.lake import events_glob, quarantine_glob
+from streamsim.lake import ensure_truth_readable, events_glob, quarantine_glob, truth_glob
 from streamsim.settings import Settings
 
 # The project sits beside the package in the repository (an editable install).
@@ -28,6 +28,7 @@ MODELS = (
     "lake.events",
     "staging.events",
     "metrics.events_per_minute",
+    "truth.injected_faults",
     "reference.videos",
     "reference.event_fields",
     "core.settings_timeline",
@@ -54,8 +55,9 @@ def serving_catalog(settings: Settings) -> str:
 
 
 def sqlmesh_config(settings: Settings) -> Config:
-    """One DuckDB gateway on the warehouse file, with the lake glob as a model variable."""
+    """One DuckDB gateway on the warehouse file, with the lake's globs as model variables."""
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_truth_readable(settings.lake_dir)
     connection = DuckDBConnectionConfig(
         catalogs={serving_catalog(settings): str(settings.warehouse_path)},
         # Windows and site-time minutes are UTC; the machine's zone must not shift them.
@@ -68,6 +70,7 @@ def sqlmesh_config(settings: Settings) -> Config:
         model_defaults=ModelDefaultsConfig(dialect="duckdb", start="2024-01-01"),
         variables={
             "lake_glob": events_glob(settings.lake_dir),
+            "truth_glob": truth_glob(settings.lake_dir),
             "quarantine_glob": quarantine_glob(settings.lake_dir),
             # The catalogue and enums the checks judge by are the users' own.
             "behaviour_model_file": str(settings.users.model_file or ""),

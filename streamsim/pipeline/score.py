@@ -29,7 +29,7 @@ SELECT
   session_id::TEXT AS session_id,
   payload_md5::TEXT AS payload_md5,
   TRY_CAST(copy AS INT) AS copy,
-  TIMEZONE('UTC', TRY_CAST(emitted_at::TEXT AS TIMESTAMPTZ))::TIMESTAMP AS emitted_at
+  emitted_at::TIMESTAMP AS emitted_at
 FROM {source}
 QUALIFY ROW_NUMBER() OVER (PARTITION BY fault_id) = 1
 """
@@ -173,7 +173,10 @@ def _truth_source(db: duckdb.DuckDBPyConnection, settings: Settings) -> str:
     if not files:
         return _NO_TRUTH
     listed = ", ".join(f"'{name}'" for name in files)
-    return f"read_parquet([{listed}], union_by_name = TRUE)"
+    return (
+        "(SELECT * REPLACE (TIMEZONE('UTC', TRY_CAST(emitted_at AS TIMESTAMPTZ))::TIMESTAMP "
+        f"AS emitted_at) FROM read_parquet([{listed}], union_by_name = TRUE))"
+    )
 
 
 def score_connection(db: duckdb.DuckDBPyConnection, truth_source: str) -> Score:

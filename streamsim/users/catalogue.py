@@ -46,6 +46,7 @@ class Catalogue:
             self._draw(rng, rank, rng.choices(names, weights)[0])
             for rank in range(1, self.model.size + 1)
         ]
+        self._by_id = {video.video_id: video for video in self.videos}
         self._all = _Shelf(self.videos, self.model.zipf_s)
         self._by_category = {
             name: _Shelf(shelf, self.model.zipf_s)
@@ -58,6 +59,9 @@ class Catalogue:
         length = self.model.categories[category].duration_s.sample(rng)
         length = min(self.model.max_duration_s, max(self.model.min_duration_s, length))
         return Video(f"v{rank - 1:05d}", round(length, 1), category, rank)
+
+    def find(self, video_id: str) -> Video | None:
+        return self._by_id.get(video_id)
 
     def pick(self, rng: random.Random) -> Video:
         """A video by site-wide popularity."""

@@ -180,10 +180,9 @@ class FaultInjector:
         self._rng = random.Random(f"faults:{seed}")
         self._f = error_factor
         self._weights = weights
-        self._durations = {video.video_id: video.duration_s for video in catalogue.videos}
+        self._catalogue = catalogue
         self._emit, self._outlet, self._now = emit, outlet, now
         self._held: Event | None = None
-        self.injected = 0
 
     def send(self, event: Event) -> None:
         """Send one message as this user's client would, faults and all."""
@@ -201,7 +200,7 @@ class FaultInjector:
 
     def _send_one(self, event: Event, holding: bool) -> bool:
         """True when something went on the wire for this event."""
-        kind = self._draw(applicable_kinds(event, holding))
+        kind = self._draw(event, holding)
         if kind is None:
             self._emit(event)
         elif kind == FaultKind.OUT_OF_ORDER:
@@ -219,10 +218,13 @@ class FaultInjector:
             self._send_broken(event, kind)
         return True
 
-    def _draw(self, kinds: list[FaultKind]) -> FaultKind | None:
-        """A kind by weight among `kinds`, with probability f; None for a clean message."""
+    def _draw(
+        self, event: Event, holding: bool = False, among: frozenset[FaultKind] | None = None
+    ) -> FaultKind | None:
+        """With probability f, a kind by weight among those that apply; None for clean."""
         if self._f <= 0 or self._rng.random() >= self._f:
             return None
+        kinds = [k for k in applicable_kinds(event, holding) if among is None or k in among]
         weights = [self._weights.get(kind, 1.0) for kind in kinds]
         if sum(weights) <= 0:
             return None  # every kind that fits this event is weighted out
@@ -230,7 +232,7 @@ class FaultInjector:
 
     def _send_perhaps_broken(self, event: Event) -> bytes:
         """The original of a duplicate or an extra beat: itself drawn again, as one message."""
-        kind = self._draw([k for k in applicable_kinds(event) if k in SINGLE_MESSAGE_KINDS])
+        kind = self._draw(event, among=SINGLE_MESSAGE_KINDS)
         if kind is None:
             payload = orjson.dumps(event)
             self._send_bytes(payload, event, event)
@@ -238,7 +240,7 @@ class FaultInjector:
         return self._send_broken(event, kind)
 
     def _send_broken(self, event: Event, kind: FaultKind) -> bytes:
-        broken = BREAKERS[kind](event, self._rng, self._durations)
+        broken = BREAKERS[kind](event, self._rng, self._catalogue)
         self._send_bytes(broken.payload, event, broken.sent)
         self._truth(kind, event, broken.payload, copy=1, detail=broken.detail)
         return broken.payload
@@ -261,7 +263,7 @@ class FaultInjector:
         self._truth(kind, event, payload, copy=1, detail=detail)
 
     def _send_bytes(self, payload: bytes, event: Event, sent: Event | None) -> None:
-        """Keyed by the session the message names, so a client's own session id when none."""
+        """Keyed by the session the message names (a made-up one, say), else the user's own."""
         named = sent.get("session_id") if sent is not None else None
         session = named if isinstance(named, str) and named else event["session_id"]
         self._outlet.send_bytes(payload, str(session).encode(), counted_type(payload, sent))
@@ -269,7 +271,6 @@ class FaultInjector:
     def _truth(
         self, kind: FaultKind, event: Event, payload: bytes | None, *, copy: int, detail: str
     ) -> None:
-        self.injected += 1
         self._outlet.record(
             {
                 "fault_id": str(uuid.uuid4()),
@@ -303,25 +304,24 @@ def _parsed(payload: bytes) -> Event | None:
 
 # --- what each kind does to one message --------------------------------------------------
 
-Durations = Mapping[str, float]
-Breaker = Callable[[Event, random.Random, Durations], Broken]
+Breaker = Callable[[Event, random.Random, Catalogue], Broken]
 
 
 def _as_json(sent: Event, detail: str) -> Broken:
     return Broken(orjson.dumps(sent), sent, detail)
 
 
-def _missing_field(event: Event, rng: random.Random, _: Durations) -> Broken:
+def _missing_field(event: Event, rng: random.Random, _: Catalogue) -> Broken:
     name = rng.choice(required_fields(event))
     return _as_json({k: v for k, v in event.items() if k != name}, name)
 
 
-def _null_field(event: Event, rng: random.Random, _: Durations) -> Broken:
+def _null_field(event: Event, rng: random.Random, _: Catalogue) -> Broken:
     name = rng.choice(required_fields(event))
     return _as_json({**event, name: None}, name)
 
 
-def _wrong_type(event: Event, rng: random.Random, _: Durations) -> Broken:
+def _wrong_type(event: Event, rng: random.Random, _: Catalogue) -> Broken:
     """A number as text, text as a number, the time as epoch seconds."""
     name = rng.choice([n for n in required_fields(event) if n != "event_type"])
     value = event[name]
@@ -334,37 +334,38 @@ def _wrong_type(event: Event, rng: random.Random, _: Durations) -> Broken:
     return _as_json({**event, name: wrong}, name)
 
 
-def _unknown_event_type(event: Event, rng: random.Random, _: Durations) -> Broken:
+def _unknown_event_type(event: Event, rng: random.Random, _: Catalogue) -> Broken:
     name = rng.choice(UNKNOWN_EVENT_TYPES)
     return _as_json({**event, "event_type": name}, name)
 
 
-def _unknown_enum_value(event: Event, rng: random.Random, _: Durations) -> Broken:
+def _unknown_enum_value(event: Event, rng: random.Random, _: Catalogue) -> Broken:
     name = rng.choice(enum_fields(event))
     value = rng.choice(ENUM_MISTAKES[name])
     return _as_json({**event, name: value}, f"{name}={value}")
 
 
-def _unknown_video_id(event: Event, rng: random.Random, durations: Durations) -> Broken:
+def _unknown_video_id(event: Event, rng: random.Random, _: Catalogue) -> Broken:
     video_id = f"vx{rng.getrandbits(32):08x}"  # catalogue ids are v + five digits
     return _as_json({**event, "video_id": video_id}, video_id)
 
 
-def _negative_position(event: Event, rng: random.Random, _: Durations) -> Broken:
+def _negative_position(event: Event, rng: random.Random, _: Catalogue) -> Broken:
     name = rng.choice(position_fields(event))
     value = -round(rng.uniform(0.5, 600.0), 3)
     return _as_json({**event, name: value}, f"{name}={value}")
 
 
-def _impossible_position(event: Event, rng: random.Random, durations: Durations) -> Broken:
+def _impossible_position(event: Event, rng: random.Random, catalogue: Catalogue) -> Broken:
     name = rng.choice(position_fields(event))
-    duration = durations.get(str(event["video_id"]), 0.0)
+    video = catalogue.find(str(event["video_id"]))
+    duration = video.duration_s if video else 0.0
     value = round(duration + rng.uniform(2.0, 600.0), 3)
     return _as_json({**event, name: value}, f"{name}={value} of {duration}")
 
 
 def _skewed(sign: int) -> Breaker:
-    def skew(event: Event, rng: random.Random, _: Durations) -> Broken:
+    def skew(event: Event, rng: random.Random, _: Catalogue) -> Broken:
         hours = sign * rng.uniform(*SKEW_HOURS)
         moment = datetime.fromisoformat(event["emitted_at"]).timestamp() + hours * 3600
         return _as_json({**event, "emitted_at": format_site_time(moment)}, f"{hours:+.2f} h")
@@ -372,12 +373,12 @@ def _skewed(sign: int) -> Breaker:
     return skew
 
 
-def _unknown_session_id(event: Event, rng: random.Random, _: Durations) -> Broken:
+def _unknown_session_id(event: Event, rng: random.Random, _: Catalogue) -> Broken:
     session_id = str(uuid.uuid4())
     return _as_json({**event, "session_id": session_id}, session_id)
 
 
-def _truncated(event: Event, rng: random.Random, _: Durations) -> Broken:
+def _truncated(event: Event, rng: random.Random, _: Catalogue) -> Broken:
     """Cut after the event id at the earliest, so that no two cut messages are the same bytes."""
     whole = orjson.dumps(event)
     earliest = whole.find(str(event.get("event_id")).encode()) + len(str(event.get("event_id")))
@@ -385,7 +386,7 @@ def _truncated(event: Event, rng: random.Random, _: Durations) -> Broken:
     return Broken(whole[:cut], None, f"cut at {cut} of {len(whole)} bytes")
 
 
-def _not_json(event: Event, rng: random.Random, _: Durations) -> Broken:
+def _not_json(event: Event, rng: random.Random, _: Catalogue) -> Broken:
     """What a broken client or a proxy sends instead: a log line, an error page, noise.
 
     Each carries something of its own (the event id, a request id, random bytes), so no two

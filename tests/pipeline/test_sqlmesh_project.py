@@ -17,13 +17,15 @@ def test_the_sqlmesh_unit_tests_pass(settings: Settings) -> None:
     with open_context(settings) as context:
         result = context.test(stream=report)
 
-    # Every SQL model but the lake view has a YAML test; Python models are tested in pytest.
-    sql_models = [
+    # The views over lake files read Parquet in place, which no unit test can feed; the
+    # Python models (reference, quarantined messages) are tested in pytest.
+    over_files = {"lake.events", "truth.injected_faults"}
+    sql_models = {
         model
         for model in MODELS
         if (PROJECT_DIR / "models" / f"{model.replace('.', '/')}.sql").exists()
-    ]
-    assert result.testsRun >= len(sql_models) - 1, report.getvalue()
+    }
+    assert result.testsRun >= len(sql_models - over_files), report.getvalue()
     assert result.wasSuccessful(), report.getvalue()
 
 

@@ -8,13 +8,14 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streamsim.lake import ENVELOPE_TEXT_FIELDS
+from streamsim.lake import ENVELOPE_TEXT_FIELDS, TRUTH_TEXT_FIELDS
 from streamsim.sink.files import write_rows
 from streamsim.sink.records import (
     EventRow,
     Message,
     QuarantineReason,
     QuarantineRow,
+    TruthRow,
     classify,
     partition_hour,
 )
@@ -165,3 +166,44 @@ def test_json_that_spells_a_lone_surrogate_is_quarantined_and_the_batch_still_wr
 
     assert odd.reason == QuarantineReason.NOT_UNICODE
     assert len(written) == 2
+
+
+def truth_message(value: bytes) -> Message:
+    return Message("streamsim.fault-truth", 0, 7, b"session-1", value)
+
+
+def test_a_truth_record_becomes_a_truth_row_with_its_fields_as_text() -> None:
+    record = {"fault_id": "f1", "kind": "not_json", "copy": 2, "payload_md5": None}
+
+    row = classify(truth_message(orjson.dumps(record)), INGESTED)
+
+    assert isinstance(row, TruthRow)
+    fields = dict(zip(TRUTH_TEXT_FIELDS, row.fields, strict=True))
+    assert (fields["fault_id"], fields["kind"], fields["copy"]) == ("f1", "not_json", "2")
+    assert fields["payload_md5"] is None and fields["event_id"] is None
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [(b"{not json", QuarantineReason.NOT_JSON), (b"[1, 2]", QuarantineReason.NOT_OBJECT)],
+)
+def test_a_truth_message_that_cannot_be_read_is_quarantined(
+    value: bytes, reason: QuarantineReason
+) -> None:
+    row = classify(truth_message(value), INGESTED)
+
+    assert isinstance(row, QuarantineRow)
+    assert (row.reason, row.message.topic) == (reason, "streamsim.fault-truth")
+
+
+def test_truth_rows_land_in_their_own_folder_never_among_the_events(tmp_path: Path) -> None:
+    truth = classify(truth_message(b'{"fault_id": "f1"}'), INGESTED)
+    event = as_event(b'{"event_id": "e1", "emitted_at": "2026-12-01T14:00:00Z"}')
+    assert isinstance(truth, TruthRow)
+
+    written = write_rows(tmp_path, [event], [], [truth])
+
+    folders = sorted(path.parent.relative_to(tmp_path).parts[0] for path in written)
+    assert folders == ["events", "truth"]
+    truth_file = next(path for path in written if "truth" in path.parts)
+    assert truth_file.parent.name == "ingest_date=2026-12-01"

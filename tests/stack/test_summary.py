@@ -18,7 +18,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from streamsim.lake import EVENT_SCHEMA, QUARANTINE_SCHEMA
+from streamsim.events.topics import TRUTH_TOPIC
+from streamsim.lake import EVENT_SCHEMA, QUARANTINE_SCHEMA, TRUTH_SCHEMA, TRUTH_TEXT_FIELDS
 from streamsim.settings import Settings, load_settings
 from streamsim.stack.summary import UNREADABLE, RunSummary, summarise
 
@@ -213,3 +214,81 @@ def test_more_landed_than_counted_is_explained_not_called_a_loss() -> None:
     assert len(summary.notes) == 1
     assert "2 more events landed than their emitters counted" in summary.notes[0]
     assert RunSummary({"heartbeat": 3}, {"heartbeat": 3}, {}, {}).notes == []
+
+
+def write_truth(settings: Settings, kinds: list[str], run_id: str = "r1") -> None:
+    folder = settings.lake_dir / "truth" / "ingest_date=2026-12-04"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {
+            **dict.fromkeys(TRUTH_TEXT_FIELDS),
+            "run_id": run_id,
+            "kind": kind,
+            "topic": TRUTH_TOPIC.name,
+            "kafka_partition": 0,
+            "kafka_offset": offset,
+            "ingested_at": RUN_STARTED + timedelta(minutes=1),
+        }
+        for offset, kind in enumerate(kinds)
+    ]
+    pq.write_table(pa.Table.from_pylist(rows, schema=TRUTH_SCHEMA), folder / f"{run_id}.parquet")
+
+
+def test_summarise_sets_the_faults_injected_beside_the_truth_that_landed(
+    settings: Settings,
+) -> None:
+    write_truth(settings, ["not_json", "not_json", "duplicate_send"])
+    write_truth(settings, ["not_json"], run_id="r2")
+    injected = Counter({"not_json": 2, "duplicate_send": 1, "missing_heartbeat": 1})
+
+    summary = summarise(settings, EMITTED, RUN_STARTED, injected)
+
+    assert summary.faults == dict(injected)
+    assert summary.truth_landed == {"not_json": 2, "duplicate_send": 1}
+    assert summary.truth_lost_total == 1
+    assert summary.as_json()["faults"]["truth_lost_total"] == 1
+    fault_lines = summary.table().split("fault kind")[1].splitlines()
+    assert [line.split()[0] for line in fault_lines[2:5]] == [
+        "duplicate_send",
+        "missing_heartbeat",
+        "not_json",
+    ]
+    assert fault_lines[-1].split() == ["total", "4", "3"]
+
+
+def test_quarantined_truth_is_counted_apart_from_the_events(settings: Settings) -> None:
+    folder = settings.lake_dir / "quarantine" / "ingest_date=2026-12-04"
+    row = {
+        "raw": b"not a record",
+        "reason": "not_json",
+        "topic": TRUTH_TOPIC.name,
+        "kafka_partition": 0,
+        "kafka_offset": 0,
+        "kafka_key": b"s1",
+        "ingested_at": RUN_STARTED + timedelta(minutes=1),
+    }
+    table = pa.Table.from_pylist([row, row], schema=QUARANTINE_SCHEMA)  # read twice
+    pq.write_table(table, folder / "truth.parquet")
+
+    summary = summarise(settings, EMITTED, RUN_STARTED)
+
+    assert summary.quarantined == {UNREADABLE: 2}
+    assert summary.truth_unreadable == 1
+    assert any("fault-truth" in note for note in summary.notes)
+
+
+def test_a_quarantined_message_read_twice_is_one_message_and_one_duplicate(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(state_dir=tmp_path, run_id="r1")
+    write_quarantine(settings, [RUN_STARTED, RUN_STARTED])
+    folder = settings.lake_dir / "quarantine" / "ingest_date=2026-12-04"
+    table = pq.read_table(folder / "q.parquet").to_pylist()
+    again = [{**row, "kafka_offset": 0} for row in table]
+    pq.write_table(pa.Table.from_pylist(again, schema=QUARANTINE_SCHEMA), folder / "q.parquet")
+
+    summary = summarise(settings, Counter({UNREADABLE: 1}), RUN_STARTED)
+
+    assert summary.quarantined == {UNREADABLE: 1}
+    assert summary.duplicates == {UNREADABLE: 1}
+    assert summary.lost_total == 0

@@ -146,7 +146,7 @@ def test_at_error_factor_one_no_message_goes_out_as_it_was_made(seed: int) -> No
 
 
 @pytest.mark.timeout(60)
-def test_at_error_factor_one_half_the_messages_are_faulty_and_the_kinds_all_come_up() -> None:
+def test_at_a_half_about_half_the_events_are_faulty_and_at_one_every_kind_comes_up() -> None:
     events = [event for seed in SEEDS for event in session(seed)]
 
     half = inject(events, 0.5)
@@ -373,3 +373,17 @@ def test_a_truth_record_says_what_was_broken_and_lands_as_a_truth_row() -> None:
     row = classify(message, datetime.now().astimezone())
     assert isinstance(row, TruthRow)
     assert row.fields[2] == "null_field" and row.fields[9] == "1"
+
+
+@pytest.mark.timeout(30)
+def test_a_held_message_with_nothing_later_after_it_goes_out_at_the_session_s_end() -> None:
+    first, *rest = session(2)
+    same_moment = [{**event, "emitted_at": first["emitted_at"]} for event in rest[:3]]
+    events = [first, *same_moment]
+
+    wire = inject(events, 1.0, only=FaultKind.OUT_OF_ORDER)
+
+    assert wire.payloads() == [*map(orjson.dumps, same_moment), orjson.dumps(first)]
+    assert [(t["event_id"], t["detail"]) for t in wire.truth] == [
+        (first["event_id"], "sent at the session's end")
+    ]
