@@ -37,6 +37,15 @@ from dagster import (
 
 from streamsim.pipeline import warehouse
 from streamsim.pipeline.project import MODELS
+from streamsim.pipeline.quality_checks import (
+    QUALITY_DEPS as _QUALITY_DEPS,
+)
+from streamsim.pipeline.quality_checks import (
+    QUALITY_DESCRIPTIONS as _QUALITY_DESCRIPTIONS,
+)
+from streamsim.pipeline.quality_checks import (
+    quality_checks,
+)
 from streamsim.pipeline.schedules import (
     freshness_policy,
     lake_upkeep_job,
@@ -80,6 +89,7 @@ _MODEL_DEPS: Mapping[str, tuple[AssetKey, ...]] = {
     "metrics.events_per_minute": (AssetKey(["staging", "events"]),),
     "truth.injected_faults": (LAKE_FILES,),
     **_core_and_marts_deps(),
+    **_QUALITY_DEPS,
 }
 _MODEL_DESCRIPTIONS = {
     "lake.events": "The lake's event files as one view, read in place.",
@@ -95,6 +105,7 @@ _MODEL_DESCRIPTIONS = {
     "metrics.system_per_minute": "Users, plays, streams, servers and scaling per minute.",
     "metrics.product_by_hour": "Product metrics per hour, country and device.",
     "metrics.top_videos": "Videos ranked by plays, with the long tail.",
+    **_QUALITY_DESCRIPTIONS,
 }
 
 
@@ -234,8 +245,16 @@ def lake_files_sensor(
     return SensorResult(run_requests=[RunRequest(run_key=str(newest))], cursor=str(newest))
 
 
+def _settings_of(context: Any) -> Settings:
+    store: WarehouseResource = context.resources.warehouse_store
+    return store.settings()
+
+
+asset_checks = quality_checks(_settings_of)
+
 defs = Definitions(
     assets=[lake_event_files, sqlmesh_models, serving_copy],
+    asset_checks=asset_checks,
     jobs=[warehouse_job, lake_upkeep_job],
     sensors=[lake_files_sensor],
     schedules=[
@@ -267,7 +286,7 @@ def materialize_all(settings: Settings, instance: DagsterInstance | None = None)
         site_origin=settings.site_origin,
     )
     result = materialize(
-        [lake_event_files, sqlmesh_models, serving_copy],
+        [lake_event_files, sqlmesh_models, serving_copy, *asset_checks],
         resources={"warehouse_store": store},
         instance=instance,
         raise_on_error=False,

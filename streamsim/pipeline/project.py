@@ -16,7 +16,7 @@ from sqlmesh.core.config import (
     ModelDefaultsConfig,
 )
 
-from streamsim.lake import ensure_truth_readable, events_glob, truth_glob
+from streamsim.lake import ensure_truth_readable, events_glob, quarantine_glob, truth_glob
 from streamsim.settings import Settings
 
 # The project sits beside the package in the repository (an editable install).
@@ -33,6 +33,14 @@ MODELS = (
     *("core.video_views", "core.sessions", "core.streams", "core.servers"),
     *("core.scaling_decisions", "core.server_utilisation"),
     *("metrics.system_per_minute", "metrics.product_by_hour", "metrics.top_videos"),
+    "reference.videos",
+    "reference.event_fields",
+    "core.settings_timeline",
+    "quality.quarantined_messages",
+    "quality.messages",
+    "quality.event_checks",
+    "quality.compliance",
+    "quality.quarantine",
 )
 
 # SQLMesh sends anonymous usage analytics unless told not to; this variable stops it before
@@ -67,6 +75,10 @@ def sqlmesh_config(settings: Settings) -> Config:
         variables={
             "lake_glob": events_glob(settings.lake_dir),
             "truth_glob": truth_glob(settings.lake_dir),
+            "quarantine_glob": quarantine_glob(settings.lake_dir),
+            # The catalogue and enums the checks judge by are the users' own.
+            "behaviour_model_file": str(settings.users.model_file or ""),
+            "heartbeat_s": settings.users.heartbeat_s,
         },
         disable_anonymized_analytics=True,
         cache_dir=str(settings.state / "sqlmesh-cache"),

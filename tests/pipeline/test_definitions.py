@@ -24,6 +24,7 @@ from streamsim.pipeline.definitions import (
     lake_files_sensor,
     materialize_all,
 )
+from streamsim.pipeline.expectations import EXPECTATION_NAMES
 from streamsim.pipeline.home import dagster_commands, prepare_dagster_home
 from streamsim.pipeline.project import MODELS
 from streamsim.pipeline.warehouse import open_context
@@ -152,3 +153,9 @@ def test_dagster_listens_on_loopback_at_the_configured_port(settings: Settings) 
 
     assert webserver[webserver.index("--host") + 1] == "127.0.0.1"
     assert webserver[webserver.index("--port") + 1] == str(settings.pipeline.port)
+
+
+def test_every_expectation_is_an_asset_check_beside_freshness_and_volume() -> None:
+    checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
+
+    assert checks == {*EXPECTATION_NAMES, "fresh", "has_volume"}

@@ -7,7 +7,7 @@ import io
 from sqlmesh.core import analytics
 from sqlmesh.core.analytics.dispatcher import NoopEventDispatcher
 
-from streamsim.pipeline.project import MODELS
+from streamsim.pipeline.project import MODELS, PROJECT_DIR
 from streamsim.pipeline.warehouse import open_context
 from streamsim.settings import Settings
 
@@ -17,9 +17,15 @@ def test_the_sqlmesh_unit_tests_pass(settings: Settings) -> None:
     with open_context(settings) as context:
         result = context.test(stream=report)
 
-    # The views over lake files read Parquet in place, which no unit test can feed.
+    # The views over lake files read Parquet in place, which no unit test can feed; the
+    # Python models (reference, quarantined messages) are tested in pytest.
     over_files = {"lake.events", "truth.injected_faults"}
-    assert result.testsRun >= len(set(MODELS) - over_files), report.getvalue()
+    sql_models = {
+        model
+        for model in MODELS
+        if (PROJECT_DIR / "models" / f"{model.replace('.', '/')}.sql").exists()
+    }
+    assert result.testsRun >= len(sql_models - over_files), report.getvalue()
     assert result.wasSuccessful(), report.getvalue()
 
 

@@ -1,0 +1,212 @@
+"""Scoring the checks against the truth: what share of injected faults they caught, and how
+many clean messages they flagged.
+
+The truth (`truth.injected_faults`) names each faulty message by the MD5 of its bytes and
+its copy number; a fault is caught when that message fails at least one expectation. A
+missing heartbeat has no message: it is caught when a cadence flag in its session covers
+its time. Everything is read from a warehouse file the pipeline built, read-only.
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from streamsim.lake import truth_glob
+from streamsim.pipeline.expectations import EXPECTATION_NAMES
+from streamsim.settings import Settings
+
+USER_TOPIC = "streamsim.user-events"
+
+# One row per fault (the sink may land a record twice); {source} is the model or the files.
+_TRUTH = """
+CREATE TEMP TABLE truth AS
+SELECT
+  kind::TEXT AS kind,
+  session_id::TEXT AS session_id,
+  payload_md5::TEXT AS payload_md5,
+  TRY_CAST(copy AS INT) AS copy,
+  emitted_at::TIMESTAMP AS emitted_at
+FROM {source}
+QUALIFY ROW_NUMBER() OVER (PARTITION BY fault_id) = 1
+"""
+_NO_TRUTH = (
+    "(SELECT NULL AS kind, NULL AS session_id, NULL AS payload_md5, NULL AS copy, "
+    "NULL AS emitted_at, NULL AS fault_id WHERE FALSE)"
+)
+
+_PER_KIND = """
+SELECT
+  t.kind,
+  COUNT(*) AS injected,
+  COUNT_IF(
+    CASE
+      WHEN t.kind = 'missing_heartbeat'
+      THEN EXISTS (
+        SELECT 1 FROM quality.event_checks AS c
+        WHERE c.session_id = t.session_id AND c.heartbeat_cadence = FALSE
+          AND c.cadence_gap_from < t.emitted_at AND t.emitted_at <= c.emitted_at
+      )
+      ELSE EXISTS (
+        SELECT 1 FROM quality.event_checks AS c
+        WHERE c.payload_md5 = t.payload_md5 AND c.copy = t.copy AND NOT c.passed_all
+      )
+    END
+  ) AS caught,
+  COUNT_IF(
+    t.kind = 'missing_heartbeat' OR EXISTS (
+      SELECT 1 FROM quality.event_checks AS c
+      WHERE c.payload_md5 = t.payload_md5 AND c.copy = t.copy
+    )
+  ) AS landed
+FROM truth AS t
+WHERE t.kind IS NOT NULL
+GROUP BY t.kind
+ORDER BY t.kind
+"""
+
+# Clean: a user message no truth record names. A clean message carrying a missing
+# heartbeat's gap is flagged rightly, so it is not counted as a false positive.
+_CLEAN = f"""
+WITH clean AS (
+  SELECT c.*
+  FROM quality.event_checks AS c
+  WHERE c.topic = '{USER_TOPIC}'
+    AND NOT EXISTS (
+      SELECT 1 FROM truth AS t WHERE t.payload_md5 = c.payload_md5 AND t.copy = c.copy
+    )
+)
+SELECT
+  COUNT(*) AS clean,
+  COUNT_IF(NOT passed_all AND NOT EXISTS (
+    SELECT 1 FROM truth AS t
+    WHERE t.kind = 'missing_heartbeat' AND t.session_id = clean.session_id
+      AND clean.cadence_gap_from < t.emitted_at AND t.emitted_at <= clean.emitted_at
+  )) AS flagged
+FROM clean
+"""
+
+_FLAGGED_BY = """
+SELECT {name}, COUNT(*) FROM quality.event_checks AS c
+WHERE c.topic = '{topic}' AND c.{name} = FALSE
+  AND NOT EXISTS (SELECT 1 FROM truth AS t WHERE t.payload_md5 = c.payload_md5 AND t.copy = c.copy)
+GROUP BY 1
+"""
+
+_COMPLIANCE = f"""
+SELECT
+  COUNT(*) AS messages,
+  COUNT_IF(passed_all) AS passed_all,
+  COUNT_IF(NOT EXISTS (
+    SELECT 1 FROM truth AS t WHERE t.payload_md5 = c.payload_md5 AND t.copy = c.copy
+  )) AS truly_clean
+FROM quality.event_checks AS c
+WHERE c.topic = '{USER_TOPIC}'
+"""
+
+
+@dataclass(frozen=True)
+class KindScore:
+    kind: str
+    injected: int
+    landed: int
+    caught: int
+
+    @property
+    def recall(self) -> float:
+        return self.caught / self.injected if self.injected else 1.0
+
+
+@dataclass(frozen=True)
+class Score:
+    kinds: list[KindScore]
+    clean_messages: int
+    false_positives: int
+    false_positives_by_expectation: dict[str, int] = field(default_factory=dict)
+    user_messages: int = 0
+    measured_clean_share: float = 1.0
+    true_clean_share: float = 1.0
+    compliance: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def false_positive_rate(self) -> float:
+        return self.false_positives / self.clean_messages if self.clean_messages else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "recall": {k.kind: round(k.recall, 4) for k in self.kinds},
+            "injected": {k.kind: k.injected for k in self.kinds},
+            "caught": {k.kind: k.caught for k in self.kinds},
+            "landed": {k.kind: k.landed for k in self.kinds},
+            "clean_user_messages": self.clean_messages,
+            "false_positives": self.false_positives,
+            "false_positive_rate": round(self.false_positive_rate, 6),
+            "false_positives_by_expectation": self.false_positives_by_expectation,
+            "user_messages": self.user_messages,
+            "measured_clean_share": round(self.measured_clean_share, 4),
+            "true_clean_share": round(self.true_clean_share, 4),
+            "compliance_per_expectation": self.compliance,
+        }
+
+
+def score(settings: Settings) -> Score:
+    """Score the checks in the serving copy against the truth.
+
+    The truth is read from `truth.injected_faults` when the warehouse has it, else from the
+    truth files of the lake directly.
+    """
+    with duckdb.connect(str(settings.serving_path), read_only=True) as db:
+        return score_connection(db, _truth_source(db, settings))
+
+
+def _truth_source(db: duckdb.DuckDBPyConnection, settings: Settings) -> str:
+    tables = db.execute(
+        "SELECT 1 FROM information_schema.tables "
+        "WHERE table_schema = 'truth' AND table_name = 'injected_faults'"
+    ).fetchall()
+    if tables:
+        return "truth.injected_faults"
+    files = sorted(glob.glob(truth_glob(settings.lake_dir), recursive=True))
+    if not files:
+        return _NO_TRUTH
+    listed = ", ".join(f"'{name}'" for name in files)
+    return (
+        "(SELECT * REPLACE (TIMEZONE('UTC', TRY_CAST(emitted_at AS TIMESTAMPTZ))::TIMESTAMP "
+        f"AS emitted_at) FROM read_parquet([{listed}], union_by_name = TRUE))"
+    )
+
+
+def score_connection(db: duckdb.DuckDBPyConnection, truth_source: str) -> Score:
+    db.execute(_TRUTH.format(source=truth_source))
+    kinds = [KindScore(str(k), int(i), int(landed), int(c)) for k, i, c, landed in _rows(db)]
+    clean, flagged = db.execute(_CLEAN).fetchone() or (0, 0)
+    by_expectation: dict[str, int] = {}
+    for name in EXPECTATION_NAMES:
+        rows = db.execute(_FLAGGED_BY.format(name=name, topic=USER_TOPIC)).fetchall()
+        by_expectation[name] = sum(int(count) for _, count in rows)
+    messages, passed, truly_clean = db.execute(_COMPLIANCE).fetchone() or (0, 0, 0)
+    return Score(
+        kinds,
+        int(clean),
+        int(flagged),
+        {name: count for name, count in by_expectation.items() if count},
+        int(messages),
+        passed / messages if messages else 1.0,
+        truly_clean / messages if messages else 1.0,
+        _compliance(db),
+    )
+
+
+def _rows(db: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+    return db.execute(_PER_KIND).fetchall()
+
+
+def _compliance(db: duckdb.DuckDBPyConnection) -> dict[str, float]:
+    rows = db.execute(
+        "SELECT expectation, SUM(passed) / SUM(checked) FROM quality.compliance "
+        "GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    return {str(name): round(float(share), 6) for name, share in rows}
