@@ -37,15 +37,7 @@ from dagster import (
 
 from streamsim.pipeline import warehouse
 from streamsim.pipeline.project import MODELS
-from streamsim.pipeline.quality_checks import (
-    QUALITY_DEPS as _QUALITY_DEPS,
-)
-from streamsim.pipeline.quality_checks import (
-    QUALITY_DESCRIPTIONS as _QUALITY_DESCRIPTIONS,
-)
-from streamsim.pipeline.quality_checks import (
-    quality_checks,
-)
+from streamsim.pipeline.quality_checks import QUALITY_DEPS, QUALITY_DESCRIPTIONS, quality_checks
 from streamsim.pipeline.schedules import (
     freshness_policy,
     lake_upkeep_job,
@@ -89,7 +81,7 @@ _MODEL_DEPS: Mapping[str, tuple[AssetKey, ...]] = {
     "metrics.events_per_minute": (AssetKey(["staging", "events"]),),
     "truth.injected_faults": (LAKE_FILES,),
     **_core_and_marts_deps(),
-    **_QUALITY_DEPS,
+    **QUALITY_DEPS,
 }
 _MODEL_DESCRIPTIONS = {
     "lake.events": "The lake's event files as one view, read in place.",
@@ -105,7 +97,7 @@ _MODEL_DESCRIPTIONS = {
     "metrics.system_per_minute": "Users, plays, streams, servers and scaling per minute.",
     "metrics.product_by_hour": "Product metrics per hour, country and device.",
     "metrics.top_videos": "Videos ranked by plays, with the long tail.",
-    **_QUALITY_DESCRIPTIONS,
+    **QUALITY_DESCRIPTIONS,
 }
 
 
