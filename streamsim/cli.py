@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from streamsim.settings import Settings, load_settings
 
@@ -160,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from streamsim.orchestrator.main import main as orchestrator_main
 
         return orchestrator_main()
-    except (StreamsimError, ValidationError, tomllib.TOMLDecodeError) as error:
+    except (StreamsimError, ValidationError, SettingsError, tomllib.TOMLDecodeError) as error:
         print(f"streamsim: {one_line(error)}", file=sys.stderr)
         return 1
 
@@ -168,6 +169,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def one_line(error: Exception) -> str:
     if isinstance(error, tomllib.TOMLDecodeError):
         return f"the settings file is not valid TOML: {error}"
+    if isinstance(error, SettingsError):
+        # Raised for a value that is not JSON where a table is expected; its own text names
+        # the part but not the variable, and the cause says what was wrong with the value.
+        return f"invalid setting: {error} ({error.__cause__ or 'unreadable value'})"
     if isinstance(error, ValidationError):
         problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()]
         return "invalid setting: " + "; ".join(problems)

@@ -114,6 +114,15 @@ def test_a_bad_setting_in_the_environment_is_one_line_too(tmp_path: Path) -> Non
 
 
 @pytest.mark.timeout(60)
+def test_a_table_setting_that_is_not_json_is_one_line_naming_the_part(tmp_path: Path) -> None:
+    done = streamsim(tmp_path, "status", env={"STREAMSIM_USERS__FAULT_WEIGHTS": "not json"})
+
+    line = one_error_line(done)
+    assert line.startswith("streamsim: invalid setting:")
+    assert '"users"' in line and "Expecting value" in line
+
+
+@pytest.mark.timeout(60)
 def test_sql_without_a_warehouse_says_so_in_one_line(tmp_path: Path) -> None:
     line = one_error_line(streamsim(tmp_path, "sql", "SELECT 1"))
 

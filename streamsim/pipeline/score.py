@@ -81,11 +81,12 @@ WITH clean AS (
 )
 SELECT
   COUNT(*) AS clean,
-  COUNT_IF(NOT passed_all AND NOT EXISTS (
+  -- COUNT_IF over no rows is NULL in DuckDB; at error factor 1 no message is clean.
+  COALESCE(COUNT_IF(NOT passed_all AND NOT EXISTS (
     SELECT 1 FROM truth AS t
     WHERE t.kind = 'missing_heartbeat' AND t.session_id = clean.session_id
       AND clean.cadence_gap_from < t.emitted_at AND t.emitted_at <= clean.emitted_at
-  )) AS flagged
+  )), 0) AS flagged
 FROM clean
 """
 
