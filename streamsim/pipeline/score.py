@@ -69,32 +69,22 @@ ORDER BY t.kind
 """
 
 # Clean: a user message no truth record names. A clean message carrying a missing
-# heartbeat's gap is flagged rightly, so it is not counted as a false positive.
+# heartbeat's gap is flagged rightly, so it is not a false positive; the total and the
+# breakdown by expectation both read this one table, so they always agree.
 _CLEAN = f"""
-WITH clean AS (
-  SELECT c.*
-  FROM quality.event_checks AS c
-  WHERE c.topic = '{USER_TOPIC}'
-    AND NOT EXISTS (
-      SELECT 1 FROM truth AS t WHERE t.payload_md5 = c.payload_md5 AND t.copy = c.copy
-    )
-)
+CREATE TEMP TABLE clean AS
 SELECT
-  COUNT(*) AS clean,
-  -- COUNT_IF over no rows is NULL in DuckDB; at error factor 1 no message is clean.
-  COALESCE(COUNT_IF(NOT passed_all AND NOT EXISTS (
+  c.*,
+  NOT c.passed_all AND NOT EXISTS (
     SELECT 1 FROM truth AS t
-    WHERE t.kind = 'missing_heartbeat' AND t.session_id = clean.session_id
-      AND clean.cadence_gap_from < t.emitted_at AND t.emitted_at <= clean.emitted_at
-  )), 0) AS flagged
-FROM clean
-"""
-
-_FLAGGED_BY = """
-SELECT {name}, COUNT(*) FROM quality.event_checks AS c
-WHERE c.topic = '{topic}' AND c.{name} = FALSE
-  AND NOT EXISTS (SELECT 1 FROM truth AS t WHERE t.payload_md5 = c.payload_md5 AND t.copy = c.copy)
-GROUP BY 1
+    WHERE t.kind = 'missing_heartbeat' AND t.session_id = c.session_id
+      AND c.cadence_gap_from < t.emitted_at AND t.emitted_at <= c.emitted_at
+  ) AS false_positive
+FROM quality.event_checks AS c
+WHERE c.topic = '{USER_TOPIC}'
+  AND NOT EXISTS (
+    SELECT 1 FROM truth AS t WHERE t.payload_md5 = c.payload_md5 AND t.copy = c.copy
+  )
 """
 
 _COMPLIANCE = f"""
@@ -183,11 +173,13 @@ def _truth_source(db: duckdb.DuckDBPyConnection, settings: Settings) -> str:
 def score_connection(db: duckdb.DuckDBPyConnection, truth_source: str) -> Score:
     db.execute(_TRUTH.format(source=truth_source))
     kinds = [KindScore(str(k), int(i), int(landed), int(c)) for k, i, c, landed in _rows(db)]
-    clean, flagged = db.execute(_CLEAN).fetchone() or (0, 0)
-    by_expectation: dict[str, int] = {}
-    for name in EXPECTATION_NAMES:
-        rows = db.execute(_FLAGGED_BY.format(name=name, topic=USER_TOPIC)).fetchall()
-        by_expectation[name] = sum(int(count) for _, count in rows)
+    db.execute(_CLEAN)
+    counts = ", ".join(f"COUNT_IF(false_positive AND {name} = FALSE)" for name in EXPECTATION_NAMES)
+    # COUNT_IF over no rows is NULL in DuckDB; at error factor 1 no message is clean.
+    row = db.execute(f"SELECT COUNT(*), COUNT_IF(false_positive), {counts} FROM clean").fetchone()
+    assert row is not None  # an aggregate always has its one row
+    clean, flagged, *per_expectation = [int(count or 0) for count in row]
+    by_expectation = dict(zip(EXPECTATION_NAMES, per_expectation, strict=True))
     messages, passed, truly_clean = db.execute(_COMPLIANCE).fetchone() or (0, 0, 0)
     return Score(
         kinds,

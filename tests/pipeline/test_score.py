@@ -43,10 +43,12 @@ def db() -> duckdb.DuckDBPyConnection:
     )
     for md5, copy, session, second, passed, gap in MESSAGES:
         cadence = False if gap is not None else None
+        order = None if passed or gap is not None else False
         db.execute(
             "INSERT INTO quality.event_checks (topic, payload_md5, copy, session_id, emitted_at, "
-            "passed_all, cadence_gap_from, heartbeat_cadence) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [USER_TOPIC, md5, copy, session, at(second), passed, at(gap), cadence],
+            "passed_all, cadence_gap_from, heartbeat_cadence, in_session_order) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [USER_TOPIC, md5, copy, session, at(second), passed, at(gap), cadence, order],
         )
     db.execute("CREATE TABLE quality.compliance (expectation TEXT, checked BIGINT, passed BIGINT)")
     db.execute(
@@ -78,6 +80,8 @@ def test_false_positives_are_flagged_messages_no_truth_names(
 
     assert (result.clean_messages, result.false_positives) == (4, 1)
     assert result.false_positive_rate == pytest.approx(0.25)
+    # The message carrying the missing beat's gap fails heartbeat_cadence rightly.
+    assert result.false_positives_by_expectation == {"in_session_order": 1}
 
 
 def test_with_no_clean_message_there_is_no_false_positive(db: duckdb.DuckDBPyConnection) -> None:
