@@ -3,12 +3,36 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import duckdb
 
 from streamsim.errors import StreamsimError
 from streamsim.settings import Settings
+
+# Questions only: a COPY could still write into the lake, the one folder a reader may open.
+READING_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
+
+
+@contextmanager
+def reader(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The serving copy, able to read the lake's files and nothing else on disk or the network.
+
+    The copy's `lake.*` views read Parquet files in place, so the lake stays open; everything
+    else (other files, URLs, extensions to install or load) is refused, and the query cannot
+    lift the limits because the configuration is locked before it runs.
+    """
+    extensions_off: dict[str, str | bool | int | float | list[str]] = {
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+    }
+    with duckdb.connect(str(settings.serving_path), read_only=True, config=extensions_off) as db:
+        db.execute("SET allowed_directories = ?", [[f"{settings.lake_dir}/"]])
+        db.execute("SET enable_external_access = false")
+        db.execute("SET lock_configuration = true")
+        yield db
 
 
 def query(settings: Settings, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -22,13 +46,23 @@ def query(settings: Settings, sql: str) -> tuple[list[str], list[tuple[Any, ...]
             "first pipeline run"
         )
     try:
-        with duckdb.connect(str(path), read_only=True) as db:
+        with reader(settings) as db:
+            _refuse_all_but_questions(db, sql)
             result = db.execute(sql)
             if result.description is None:
                 return [], []
             return [d[0] for d in result.description], result.fetchall()
     except duckdb.Error as error:
         raise StreamsimError(f"query failed: {str(error).splitlines()[0]}") from None
+
+
+def _refuse_all_but_questions(db: duckdb.DuckDBPyConnection, sql: str) -> None:
+    for statement in db.extract_statements(sql):
+        if statement.type not in READING_STATEMENTS:
+            raise StreamsimError(
+                f"refused {statement.type.name}: `streamsim sql` only asks questions "
+                "of the warehouse (SELECT, WITH … SELECT, EXPLAIN, DESCRIBE, SHOW, SUMMARIZE)"
+            )
 
 
 def render_rows(columns: list[str], rows: list[tuple[Any, ...]], as_json: bool) -> str:
@@ -53,7 +87,7 @@ def warehouse_count(settings: Settings, run_id: str | None = None) -> int | None
         return None
     where, params = ("WHERE run_id = ?", [run_id]) if run_id else ("", [])
     try:
-        with duckdb.connect(str(settings.serving_path), read_only=True) as db:
+        with reader(settings) as db:
             row = db.execute(f"SELECT count(*) FROM staging.events {where}", params).fetchone()
     except duckdb.Error:
         return None

@@ -67,5 +67,54 @@ def test_a_query_reads_the_serving_copy_read_only(tmp_path: Path) -> None:
         db.execute("CREATE TABLE t AS SELECT 1 AS n")
 
     assert query(settings, "SELECT n, n + 1 AS m FROM t") == (["n", "m"], [(1, 2)])
-    with pytest.raises(StreamsimError, match="query failed"):
+    with pytest.raises(StreamsimError, match="refused INSERT:"):
         query(settings, "INSERT INTO t VALUES (2)")
+
+
+@pytest.fixture
+def lake_view(tmp_path: Path) -> Path:
+    """A serving copy whose view reads a Parquet file in the lake, as the real copy's does."""
+    settings = load_settings(state_dir=tmp_path)
+    settings.serving_path.parent.mkdir(parents=True)
+    settings.lake_dir.mkdir(parents=True)
+    lake_file = settings.lake_dir / "events.parquet"
+    with duckdb.connect(str(settings.serving_path)) as db:
+        db.execute(f"COPY (SELECT 7 AS n) TO '{lake_file}' (FORMAT parquet)")
+        db.execute(f"CREATE VIEW lake_events AS SELECT * FROM read_parquet('{lake_file}')")
+    return tmp_path
+
+
+def test_a_query_still_reads_the_lake_through_the_copys_views(lake_view: Path) -> None:
+    settings = load_settings(state_dir=lake_view)
+
+    assert query(settings, "SELECT n FROM lake_events") == (["n"], [(7,)])
+
+
+@pytest.mark.parametrize(
+    ("sql", "refusal"),
+    [
+        ("COPY (SELECT 1) TO '{lake}/written.csv'", "refused COPY:"),
+        ("SELECT 1; SET enable_external_access = true", "refused SET:"),
+        ("INSTALL httpfs", "refused LOAD:"),
+        ("ATTACH '{outside}/other.duckdb'", "refused ATTACH:"),
+    ],
+)
+def test_a_query_cannot_write_change_settings_or_fetch_extensions(
+    lake_view: Path, tmp_path_factory: pytest.TempPathFactory, sql: str, refusal: str
+) -> None:
+    settings = load_settings(state_dir=lake_view)
+    outside = tmp_path_factory.mktemp("outside")
+
+    with pytest.raises(StreamsimError, match=refusal):
+        query(settings, sql.format(lake=settings.lake_dir, outside=outside))
+    assert sorted(p.name for p in settings.lake_dir.iterdir()) == ["events.parquet"]
+    assert list(outside.iterdir()) == []
+
+
+def test_a_query_reads_no_file_outside_the_lake(lake_view: Path, tmp_path: Path) -> None:
+    settings = load_settings(state_dir=lake_view)
+    secret = tmp_path.parent / "secret.csv"
+    secret.write_text("token\nhunter2\n")
+
+    with pytest.raises(StreamsimError, match="disabled by configuration"):
+        query(settings, f"SELECT * FROM read_csv('{secret}')")
