@@ -332,6 +332,7 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Read settings, letting the two cluster variables people already use take effect."""
     check_environment_names()
+    check_config_file()
     settings = Settings(**overrides)  # type: ignore[arg-type]
     kafka_cluster = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if kafka_cluster:
@@ -350,6 +351,15 @@ def known_environment_names() -> set[str]:
         if isinstance(part, type) and issubclass(part, BaseModel):
             names.update(f"STREAMSIM_{field.upper()}__{sub.upper()}" for sub in part.model_fields)
     return names
+
+
+def check_config_file() -> None:
+    """A config file named on purpose must exist; only the default one may be absent."""
+    named = os.environ.get("STREAMSIM_CONFIG")
+    if named and not Path(named).is_file():
+        raise StreamsimError(
+            f"STREAMSIM_CONFIG names {named}, which is not a file: no setting was read from it"
+        )
 
 
 def check_environment_names() -> None:

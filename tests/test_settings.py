@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from streamsim.errors import StreamsimError
 from streamsim.events.faults import FaultKind
 from streamsim.settings import load_settings
 
@@ -209,3 +210,16 @@ def test_lake_retention_is_a_whole_number_of_site_hours_and_misspellings_are_ref
 
     write_config(tmp_path, monkeypatch, "[lake]\nretention_hours = 48\n")
     assert load_settings().lake.retention_hours == 48
+
+
+def test_a_named_config_file_that_is_missing_is_an_error_not_defaults(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("STREAMSIM_CONFIG", str(tmp_path / "typo.toml"))
+
+    with pytest.raises(StreamsimError, match=r"STREAMSIM_CONFIG names .*typo\.toml"):
+        load_settings()
+
+
+def test_the_default_config_file_may_be_absent() -> None:
+    assert load_settings().servers.capacity == 100
