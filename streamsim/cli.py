@@ -17,10 +17,12 @@ from pydantic_settings import SettingsError
 
 from streamsim.settings import Settings, load_settings
 
+STATE_DIR_HELP = "where data and logs live (.state)"
+
 
 def parser(with_benchmarks: bool = True) -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="streamsim", description=__doc__)
-    root.add_argument("--state-dir", type=Path, help="where data and logs live (.state)")
+    root.add_argument("--state-dir", type=Path, help=STATE_DIR_HELP)
     commands = root.add_subparsers(dest="command", required=True)
 
     up = commands.add_parser("up", help="start the whole stack and run the simulation")
@@ -48,7 +50,19 @@ def parser(with_benchmarks: bool = True) -> argparse.ArgumentParser:
 
     commands.add_parser("sink", help="(run by `up`) the Kafka to Parquet sink")
     commands.add_parser("orchestrator", help="(run by `up`) the user-spawning orchestrator")
+    accept_state_dir_after_the_command(commands)
     return root
+
+
+def accept_state_dir_after_the_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """`streamsim up --state-dir X` too: `make run ARGS=...` can only add words after `up`."""
+    for command in commands.choices.values():
+        # SUPPRESS: when absent here, the value given before the command (or None) stays.
+        command.add_argument(
+            "--state-dir", type=Path, default=argparse.SUPPRESS, help=STATE_DIR_HELP
+        )
 
 
 def add_bench_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -153,3 +153,20 @@ def test_sql_prints_the_rows_it_reads_from_the_serving_copy(tmp_path: Path) -> N
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == '[{"video_id": "v1", "plays": 12}]'
+
+
+@pytest.mark.parametrize(
+    ("argv", "state_dir"),
+    [
+        (["--state-dir", "before", "up"], Path("before")),
+        (["up", "--state-dir", "after"], Path("after")),
+        (["--state-dir", "before", "status", "--state-dir", "after"], Path("after")),
+        (["sql", "SELECT 1"], None),
+    ],
+)
+def test_the_state_folder_may_be_given_before_or_after_the_command(
+    argv: list[str], state_dir: Path | None
+) -> None:
+    from streamsim.cli import parser
+
+    assert parser(with_benchmarks=False).parse_args(argv).state_dir == state_dir
