@@ -71,7 +71,11 @@ def add_bench_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     bench = commands.add_parser("bench", help="measure a part; prints JSON")
     benchmarks = bench.add_subparsers(dest="benchmark", required=True)
     for name, module in sorted(available().items()):
-        module.add_options(benchmarks.add_parser(name, help=module.DESCRIPTION))
+        # Each option shows its default, so a figure can be reproduced from --help alone.
+        described = argparse.ArgumentDefaultsHelpFormatter
+        module.add_options(
+            benchmarks.add_parser(name, help=module.DESCRIPTION, formatter_class=described)
+        )
 
 
 def run_bench(args: argparse.Namespace) -> int:
