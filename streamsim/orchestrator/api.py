@@ -84,6 +84,8 @@ class OrchestratorApi:
             change: Any = json.loads(await request.read())
         except ValueError as error:
             return refused([Refusal("body", f"is not JSON ({error})", "a JSON object")])
+        except RecursionError:
+            return refused([Refusal("body", "nests deeper than we parse", "a JSON object")])
         try:
             wave = self.orchestrator.change(change, whole=whole)
         except RefusedChange as refusal:
