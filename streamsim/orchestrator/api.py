@@ -80,9 +80,12 @@ class OrchestratorApi:
             message = f"changing settings here needs the token ({TOKEN_HEADER}: Bearer <token>)"
             return web.json_response({"detail": message}, status=401)
         try:
-            change: Any = json.loads(await request.text())
+            # Raw bytes: a charset the request names but Python lacks cannot trip the read.
+            change: Any = json.loads(await request.read())
         except ValueError as error:
             return refused([Refusal("body", f"is not JSON ({error})", "a JSON object")])
+        except RecursionError:
+            return refused([Refusal("body", "nests deeper than we parse", "a JSON object")])
         try:
             wave = self.orchestrator.change(change, whole=whole)
         except RefusedChange as refusal:

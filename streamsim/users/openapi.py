@@ -19,6 +19,17 @@ _ERROR = {
     },
 }
 _JSON = {"content": {"application/json": {"schema": {"type": "object"}}}}
+_HEALTH = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"ok": {"const": True}, "active": {"type": "integer", "minimum": 0}},
+                "required": ["ok", "active"],
+            }
+        }
+    }
+}
 _USER_ID = {"name": "user_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
@@ -57,7 +68,10 @@ def openapi_document() -> dict[str, Any]:
                             "schema": {"type": "integer", "minimum": 0, "maximum": MAX_PAGE},
                         },
                     ],
-                    "responses": {"200": {"description": "Counts and users.", **_JSON}},
+                    "responses": {
+                        "200": {"description": "Counts and users.", **_JSON},
+                        "400": _ERROR,
+                    },
                 },
             },
             "/addOneUser": {"post": _create("The first design's name for POST /users.")},
@@ -73,8 +87,18 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": {"description": "Closed.", **_JSON}, "404": _ERROR},
                 },
             },
-            "/health": {"get": {"summary": "Liveness and active users.", "responses": {}}},
-            "/openapi.json": {"get": {"summary": "This document.", "responses": {}}},
+            "/health": {
+                "get": {
+                    "summary": "Liveness and active users.",
+                    "responses": {"200": {"description": "Alive.", **_HEALTH}},
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document.",
+                    "responses": {"200": {"description": "OpenAPI 3.1.", **_JSON}},
+                }
+            },
         },
         "components": {"schemas": {"User": UserRequest.model_json_schema()}},
     }

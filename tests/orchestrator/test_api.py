@@ -245,3 +245,21 @@ def test_stats_give_the_rates_counts_and_the_token_rule(harness: Harness) -> Non
     assert stats["requested_rate"] == pytest.approx(1.0, abs=0.01)  # the wave's floor
     assert {"achieved_rate", "phase", "wave", "in_flight", "counts", "site"} <= set(stats)
     assert stats["token_required"] is False
+
+
+def test_json_is_read_as_json_whatever_charset_the_request_names(harness: Harness) -> None:
+    headers = {"Content-Type": "application/json; charset=no-such-charset"}
+
+    status, answer = harness.send("PATCH", '{"floor": 2}', headers)
+
+    assert (status, answer["floor"]) == (200, 2.0)
+
+
+def test_a_body_nested_deeper_than_the_parser_goes_is_refused_and_changes_nothing(
+    harness: Harness,
+) -> None:
+    status, answer = harness.send("PATCH", "[" * 100_000 + "]" * 100_000)
+
+    assert status == 422
+    assert [e["field"] for e in answer["errors"]] == ["body"]
+    assert harness.orchestrator.wave.model_dump() == {**START, "arrivals": "poisson"}
