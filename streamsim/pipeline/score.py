@@ -33,6 +33,14 @@ SELECT
 FROM {source}
 QUALIFY ROW_NUMBER() OVER (PARTITION BY fault_id) = 1
 """
+# A late message or an extra beat can also carry a fault of its own bytes; any check that
+# catches the one would be credited to both, so such messages are left out of every kind's
+# recall and every kind is scored on faults that are alone on their message.
+_ALONE = """
+CREATE TEMP TABLE alone AS
+SELECT * FROM truth
+QUALIFY payload_md5 IS NULL OR COUNT(*) OVER (PARTITION BY payload_md5, copy) = 1
+"""
 _NO_TRUTH = (
     "(SELECT NULL AS kind, NULL AS session_id, NULL AS payload_md5, NULL AS copy, "
     "NULL AS emitted_at, NULL AS fault_id WHERE FALSE)"
@@ -62,7 +70,7 @@ SELECT
       WHERE c.payload_md5 = t.payload_md5 AND c.copy = t.copy
     )
   ) AS landed
-FROM truth AS t
+FROM alone AS t
 WHERE t.kind IS NOT NULL
 GROUP BY t.kind
 ORDER BY t.kind
@@ -172,6 +180,7 @@ def _truth_source(db: duckdb.DuckDBPyConnection, settings: Settings) -> str:
 
 def score_connection(db: duckdb.DuckDBPyConnection, truth_source: str) -> Score:
     db.execute(_TRUTH.format(source=truth_source))
+    db.execute(_ALONE)
     kinds = [KindScore(str(k), int(i), int(landed), int(c)) for k, i, c, landed in _rows(db)]
     db.execute(_CLEAN)
     counts = ", ".join(f"COUNT_IF(false_positive AND {name} = FALSE)" for name in EXPECTATION_NAMES)

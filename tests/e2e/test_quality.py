@@ -21,8 +21,9 @@ AGREEMENT = 0.02
 # Kinds whose message is clean bytes, judged only against neighbours: when the neighbour
 # that would show the fault is itself unreadable or skewed, nothing can (docs/data-quality.md).
 NEIGHBOUR_KINDS = {"out_of_order", "extra_heartbeat", "missing_heartbeat", "unknown_session_id"}
-# At f = 1 every neighbour is broken, so some of those pass (measured: 2.2 %).
-PASSING_AT_ONE = 0.04
+# At f = 1 every message carries a fault of its own bytes; a made-up session id passes only
+# when its user's real session_started lost its id (measured: 4 of 21,256 user messages).
+PASSING_AT_ONE = 0.001
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
@@ -61,7 +62,7 @@ def test_without_errors_every_expectation_is_fully_met_and_nothing_quarantined(
     assert query(states[0.0], "SELECT COUNT(*) FROM quality.quarantine") == [(0,)]
 
 
-def test_with_every_event_broken_only_neighbour_judged_faults_pass_every_expectation(
+def test_with_every_event_broken_hardly_any_user_message_passes_every_expectation(
     states: dict[float, Path],
 ) -> None:
     state = states[1.0]
@@ -80,7 +81,7 @@ def test_with_every_event_broken_only_neighbour_judged_faults_pass_every_expecta
     )
     passing = {str(kind): int(str(count)) for kind, count in rows}
     assert int(str(user_messages)) > 100
-    assert set(passing) <= NEIGHBOUR_KINDS, passing
+    assert set(passing) <= {"unknown_session_id"}, passing
     assert sum(passing.values()) <= PASSING_AT_ONE * int(str(user_messages)), passing
 
 

@@ -16,12 +16,15 @@ MESSAGES = [
     ("clean-2", 1, "s1", 10, True, None),
     ("flagged-clean", 1, "s1", 20, False, None),  # no truth names it: a false positive
     ("broken", 1, "s1", 30, False, None),  # a null field, caught
+    ("late-and-broken", 1, "s1", 40, False, None),  # out of order and a null field
     ("late", 1, "s1", 50, True, None),  # out of order, missed
     ("after-gap", 1, "s2", 40, False, 10),  # flags the gap of a missing heartbeat
 ]
 # (kind, payload_md5, copy, session, emitted second)
 TRUTH = [
     ("null_field", "broken", 1, "s1", 30),
+    ("null_field", "late-and-broken", 1, "s1", 40),
+    ("out_of_order", "late-and-broken", 1, "s1", 40),
     ("out_of_order", "late", 1, "s1", 50),
     ("missing_heartbeat", None, 1, "s2", 20),
 ]
@@ -71,6 +74,15 @@ def test_a_fault_is_caught_when_its_message_fails_and_a_missing_beat_by_its_gap(
     recall = {kind.kind: (kind.injected, kind.caught) for kind in result.kinds}
     assert recall["missing_heartbeat"] == (1, 1)
     assert recall["null_field"] == (1, 1)
+
+
+def test_a_message_with_two_faults_counts_for_neither_kind(
+    db: duckdb.DuckDBPyConnection,
+) -> None:
+    result = score_connection(db, "faults")
+
+    recall = {kind.kind: (kind.injected, kind.caught) for kind in result.kinds}
+    assert recall["out_of_order"] == (1, 0)  # only the late message that is otherwise clean
 
 
 def test_false_positives_are_flagged_messages_no_truth_names(
