@@ -142,7 +142,7 @@ WITH gaps AS (
 SELECT
   g.fault_id,
   CASE
-    WHEN g.gap_end IS NULL THEN 'nothing of its session after it shows the gap'
+    WHEN g.gap_end IS NULL THEN 'no valid message of its session after it shows the gap'
     WHEN EXISTS (
       SELECT 1 FROM keyed AS k
       WHERE k.session_key = g.session_id AND NOT (k.valid_alone AND k.timely IS TRUE)

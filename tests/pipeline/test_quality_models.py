@@ -272,7 +272,7 @@ def judged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Judged]:
     sent["keyless"] = {
         name: lake.send(body, _seconds(body), 6, key="keyless") for name, body in keyless.items()
     }
-    made_up = event("page_viewed", 375, "made-up", page="home", page_number=1)
+    made_up = event("page_viewed", 375, "made-up", page="home", page_number=1, category=None)
     made_up["user_id"] = "user-keyless"
     sent["keyless"]["made_up"] = lake.send(made_up, 375, 6)
 

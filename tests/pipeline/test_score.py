@@ -123,7 +123,7 @@ def test_a_miss_no_check_could_see_is_set_apart_with_its_reason(
     }
     assert (late.detectable, late.detectable_recall) == (1, 0.0)
     beat = kinds["missing_heartbeat"]
-    assert beat.undetectable == {"nothing of its session after it shows the gap": 1}
+    assert beat.undetectable == {"no valid message of its session after it shows the gap": 1}
     assert (beat.detectable, beat.detectable_recall) == (1, 1.0)
 
 
