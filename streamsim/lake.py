@@ -52,6 +52,9 @@ EVENT_SCHEMA = pa.schema(
         ("topic", pa.string()),
         ("kafka_partition", pa.int32()),
         ("kafka_offset", pa.int64()),
+        # The key as text (NULL when not UTF-8): for user events the session the producer
+        # keyed by, which tells a session apart when the body lost its session_id.
+        ("kafka_key", pa.string()),
         ("ingested_at", pa.timestamp("ms", tz="UTC")),
     ]
 )

@@ -130,6 +130,7 @@ def synthetic_events(count: int, ingested: datetime, rng: np.random.Generator) -
             "topic": pc.if_else(is_server, "streamsim.server-events", "streamsim.user-events"),
             "kafka_partition": pa.array(rng.integers(0, 6, size=count), pa.int32()),
             "kafka_offset": offsets,
+            "kafka_key": pc.if_else(is_server, "srv-1", sessions),
             "ingested_at": pa.array([ingested] * count, pa.timestamp("ms", tz="UTC")),
         },
         schema=EVENT_SCHEMA,

@@ -66,8 +66,19 @@ def events_table(rows: Sequence[EventRow]) -> pa.Table:
     columns["topic"] = [row.message.topic for row in rows]
     columns["kafka_partition"] = [row.message.partition for row in rows]
     columns["kafka_offset"] = [row.message.offset for row in rows]
+    columns["kafka_key"] = [key_text(row.message.key) for row in rows]
     columns["ingested_at"] = [row.ingested_ms for row in rows]
     return pa.table(columns, schema=EVENT_SCHEMA)
+
+
+def key_text(key: bytes | None) -> str | None:
+    """A Kafka key as text; a key that is not UTF-8 has no session to tell, so it is NULL."""
+    if key is None:
+        return None
+    try:
+        return key.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def quarantine_table(rows: Sequence[QuarantineRow]) -> pa.Table:

@@ -32,8 +32,8 @@ from streamsim.users.catalogue import Catalogue
 Event = dict[str, Any]
 
 
-# Kinds that change one message and send it once: a duplicate's original and the real
-# heartbeat before an extra one are drawn again among these, so at f=1 they are faulty too.
+# Kinds that change one message and send it once: a duplicate's original, a late message and
+# both beats of an extra heartbeat are drawn again among these, so at f=1 they are faulty too.
 SINGLE_MESSAGE_KINDS = frozenset(FaultKind) - {
     FaultKind.DUPLICATE_SEND,
     FaultKind.EXTRA_HEARTBEAT,
@@ -190,13 +190,13 @@ class FaultInjector:
         sent_any = self._send_one(event, holding=held is not None)
         if held is not None and sent_any and _later(event, held):
             self._held = None
-            self._send_as_is(held, FaultKind.OUT_OF_ORDER, f"sent after {event['event_type']}")
+            self._send_late(held, f"sent after {event['event_type']}")
 
     def flush(self) -> None:
         """The session is over: a message still held back goes out now."""
         held, self._held = self._held, None
         if held is not None:
-            self._send_as_is(held, FaultKind.OUT_OF_ORDER, "sent at the session's end")
+            self._send_late(held, "sent at the session's end")
 
     def _send_one(self, event: Event, holding: bool) -> bool:
         """True when something went on the wire for this event."""
@@ -231,7 +231,7 @@ class FaultInjector:
         return self._rng.choices(kinds, weights)[0]
 
     def _send_perhaps_broken(self, event: Event) -> bytes:
-        """The original of a duplicate or an extra beat: itself drawn again, as one message."""
+        """A message a sequence fault moved or added: itself drawn again, as one message."""
         kind = self._draw(event, among=SINGLE_MESSAGE_KINDS)
         if kind is None:
             payload = orjson.dumps(event)
@@ -252,15 +252,14 @@ class FaultInjector:
 
     def _extra_beat(self, event: Event) -> None:
         """A timer that fired twice: the same beat again under an id of its own."""
-        extra_id = str(uuid.uuid4())
-        payload = orjson.dumps({**event, "event_id": extra_id})
-        self._send_bytes(payload, event, event)
+        extra_id = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+        payload = self._send_perhaps_broken({**event, "event_id": extra_id})
         self._truth(FaultKind.EXTRA_HEARTBEAT, event, payload, copy=1, detail=extra_id)
 
-    def _send_as_is(self, event: Event, kind: FaultKind, detail: str) -> None:
-        payload = orjson.dumps(event)
-        self._send_bytes(payload, event, event)
-        self._truth(kind, event, payload, copy=1, detail=detail)
+    def _send_late(self, event: Event, detail: str) -> None:
+        """A held-back message goes out, itself drawn again like any message it stands for."""
+        payload = self._send_perhaps_broken(event)
+        self._truth(FaultKind.OUT_OF_ORDER, event, payload, copy=1, detail=detail)
 
     def _send_bytes(self, payload: bytes, event: Event, sent: Event | None) -> None:
         """Keyed by the session the message names (a made-up one, say), else the user's own."""

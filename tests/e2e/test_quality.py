@@ -12,17 +12,18 @@ from streamsim.bench.quality import run_stack, stack_env
 from streamsim.pipeline.score import Score, score
 from streamsim.settings import load_settings
 
-# Short runs: long enough for a few hundred sessions at speed 10 on two shared cores.
-RUN_SECONDS = 60
+# Short runs on two shared cores: the clean and the all-broken runs only need some thousands
+# of messages; the run at 0.3 is scored, so it runs longer.
+RUN_SECONDS = {0.0: 30, 1.0: 30, 0.3: 60}
 SPEED = 10.0
-# Measured share of user messages passing everything may differ from the true clean share by
-# this much at f = 0.3: the few faults that cannot be told from clean traffic.
+# The measured share of user messages passing everything may differ from the true clean share
+# by this much at f = 0.3: faults no check can see (measured 0.007, docs/data-quality.md).
 AGREEMENT = 0.02
-# Kinds whose message is clean bytes, judged only against neighbours: when the neighbour
-# that would show the fault is itself unreadable or skewed, nothing can (docs/data-quality.md).
-NEIGHBOUR_KINDS = {"out_of_order", "extra_heartbeat", "missing_heartbeat", "unknown_session_id"}
-# At f = 1 every neighbour is broken, so some of those pass (measured: 2.2 %).
-PASSING_AT_ONE = 0.04
+# The goals: recall over the faults that can be seen, false positives over clean ones.
+RECALL = 0.99
+FALSE_POSITIVES = 0.001
+# Undetectable faults are a few neighbours broken together; never the bulk of a kind.
+UNDETECTABLE_SHARE = 0.15
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
@@ -33,7 +34,7 @@ def states(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[float, Pat
     runs: dict[float, Path] = {}
     for factor in (0.0, 1.0, 0.3):
         state = tmp_path_factory.mktemp(f"quality-{factor}") / "state"
-        run_stack(state, stack_env(state, factor, 3.0, 11), RUN_SECONDS, SPEED)
+        run_stack(state, stack_env(state, factor, 3.0, 11), RUN_SECONDS[factor], SPEED)
         runs[factor] = state
     yield runs
 
@@ -61,7 +62,7 @@ def test_without_errors_every_expectation_is_fully_met_and_nothing_quarantined(
     assert query(states[0.0], "SELECT COUNT(*) FROM quality.quarantine") == [(0,)]
 
 
-def test_with_every_event_broken_only_neighbour_judged_faults_pass_every_expectation(
+def test_with_every_event_broken_no_user_message_passes_every_expectation(
     states: dict[float, Path],
 ) -> None:
     state = states[1.0]
@@ -78,10 +79,8 @@ def test_with_every_event_broken_only_neighbour_judged_faults_pass_every_expecta
     ((user_messages,),) = query(
         state, "SELECT COUNT(*) FROM quality.event_checks WHERE topic = 'streamsim.user-events'"
     )
-    passing = {str(kind): int(str(count)) for kind, count in rows}
-    assert int(str(user_messages)) > 100
-    assert set(passing) <= NEIGHBOUR_KINDS, passing
-    assert sum(passing.values()) <= PASSING_AT_ONE * int(str(user_messages)), passing
+    assert int(str(user_messages)) > 1000
+    assert rows == [], {str(kind): count for kind, count in rows}
 
 
 def test_at_a_third_measured_compliance_agrees_with_the_truth(states: dict[float, Path]) -> None:
@@ -90,11 +89,15 @@ def test_at_a_third_measured_compliance_agrees_with_the_truth(states: dict[float
     assert abs(result.measured_clean_share - result.true_clean_share) <= AGREEMENT, result
 
 
-def test_the_score_meets_its_goal(states: dict[float, Path]) -> None:
+def test_at_a_third_the_checks_catch_what_can_be_seen_and_spare_clean_messages(
+    states: dict[float, Path],
+) -> None:
     result = scored(states[0.3])
-    assert result.false_positive_rate <= 0.001, result.as_dict()
-    alone = {k.kind: k.recall for k in result.kinds if k.kind not in NEIGHBOUR_KINDS}
-    assert len(alone) == 13 and min(alone.values()) >= 0.99, result.as_dict()
-    # Measured at f = 0.3: 0.91 to 0.94; they reach 0.99 only where neighbours are clean.
-    neighbours = {k.kind: k.recall for k in result.kinds if k.kind in NEIGHBOUR_KINDS}
-    assert min(neighbours.values()) >= 0.8, result.as_dict()
+    report = result.as_dict()
+    assert result.false_positive_rate <= FALSE_POSITIVES, report
+    assert len(result.kinds) == 17, report
+    assert all(kind.detectable_recall >= RECALL for kind in result.kinds), report
+    assert all(
+        kind.injected - kind.detectable <= UNDETECTABLE_SHARE * kind.injected
+        for kind in result.kinds
+    ), report

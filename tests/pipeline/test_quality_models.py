@@ -45,8 +45,13 @@ class LakeBuilder:
         self.offsets[(topic, partition)] = offset + 1
         return offset
 
-    def send(self, body: dict[str, Any] | str, at_s: float, partition: int = 0) -> str:
-        """One message on the user topic (or the server's, by source); returns its body."""
+    def send(
+        self, body: dict[str, Any] | str, at_s: float, partition: int = 0, key: str | None = None
+    ) -> str:
+        """One message on the user topic (or the server's, by source); returns its body.
+
+        The Kafka key is the session the body names, as the users key it, unless given.
+        """
         text = body if isinstance(body, str) else json.dumps(body)
         source = body.get("source") if isinstance(body, dict) else "user"
         topic = "streamsim.server-events" if source == "server" else USER_TOPIC
@@ -62,6 +67,7 @@ class LakeBuilder:
                 "topic": topic,
                 "kafka_partition": partition,
                 "kafka_offset": self._next_offset(topic, partition),
+                "kafka_key": key or envelope.get("session_id"),
                 "ingested_at": INGESTED_0 + timedelta(seconds=at_s + 0.5),
             }
         )
@@ -261,6 +267,22 @@ def judged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Judged]:
     lake.quarantine(b'{"event_id": "x", "event_ty', key="lost", at_s=323, partition=5)
     sent["lost"] |= send_all(lake, {n: lost[n] for n in names[names.index("beat2") :]}, 5)
 
+    keyless = play(lake, "keyless", 360, partition=6)
+    keyless["start"]["session_id"] = None
+    sent["keyless"] = {
+        name: lake.send(body, _seconds(body), 6, key="keyless") for name, body in keyless.items()
+    }
+    made_up = event("page_viewed", 375, "made-up", page="home", page_number=1, category=None)
+    made_up["user_id"] = "user-keyless"
+    sent["keyless"]["made_up"] = lake.send(made_up, 375, 6)
+
+    held = play(lake, "held", 420, partition=7)
+    names = ["start", "opened", "playing", "beat1", "beat3"]
+    sent["held"] = {name: lake.send(held[name], _seconds(held[name]), 7) for name in names}
+    lake.quarantine(b'{"event_id": "y", "event_type": "heartbe', key="held", at_s=443, partition=7)
+    names = ["beat4", "paused", "skipped", "ended"]
+    sent["held"] |= {name: lake.send(held[name], _seconds(held[name]), 7) for name in names}
+
     stray = event("heartbeat", 330, "never-started", video_id=VIDEO, position_s=1.0, stream_id="s")
     stray["user_id"] = "user-clean"
     sent["stray"] = {"beat": lake.send(stray, 330), "copy": lake.send(stray, 330)}
@@ -321,6 +343,19 @@ def test_a_late_message_fails_order_and_a_skewed_one_fails_timeliness_only(
 def test_a_session_never_started_and_a_second_copy_are_flagged(judged: Judged) -> None:
     assert failing(judged.rows["stray/beat"]) == {"known_session"}
     assert "unique_event_id" in failing(judged.rows["stray/copy"])
+
+
+def test_a_start_that_lost_its_session_id_is_known_by_its_kafka_key(judged: Judged) -> None:
+    assert failing(judged.rows["keyless/made_up"]) == {"known_session"}
+    assert judged.rows["keyless/beat1"]["known_session"] is True
+    assert judged.rows["keyless/skipped"]["passed_all"]
+
+
+def test_a_held_back_beat_that_is_unreadable_excuses_the_gap_before_it_lands(
+    judged: Judged,
+) -> None:
+    assert judged.rows["held/beat3"]["passed_all"], failing(judged.rows["held/beat3"])
+    assert judged.rows["held/beat4"]["passed_all"]
 
 
 def test_a_playback_a_server_started_is_reconciled(judged: Judged) -> None:

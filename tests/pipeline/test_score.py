@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import duckdb
 import pytest
 
@@ -10,25 +12,37 @@ from streamsim.pipeline.score import USER_TOPIC, score_connection
 
 pytestmark = pytest.mark.timeout(30)
 
-# (payload_md5, copy, session, emitted second, passed_all, cadence_gap_from second)
+# (payload_md5, copy, session, emitted second, passed_all, cadence_gap_from second), in
+# Kafka offset order within one partition keyed by session.
 MESSAGES = [
     ("clean-1", 1, "s1", 0, True, None),
     ("clean-2", 1, "s1", 10, True, None),
     ("flagged-clean", 1, "s1", 20, False, None),  # no truth names it: a false positive
     ("broken", 1, "s1", 30, False, None),  # a null field, caught
-    ("late", 1, "s1", 50, True, None),  # out of order, missed
+    ("late-and-broken", 1, "s1", 40, False, None),  # out of order and a null field
+    ("late", 1, "s1", 35, True, None),  # out of order, missed though the one before shows it
+    ("skewed", 1, "s1", 9000, False, None),  # clock skew, caught
+    ("late-after-skewed", 1, "s1", 45, True, None),  # out of order: nothing can show it
     ("after-gap", 1, "s2", 40, False, 10),  # flags the gap of a missing heartbeat
 ]
+UNTIMELY = {"skewed"}
 # (kind, payload_md5, copy, session, emitted second)
 TRUTH = [
     ("null_field", "broken", 1, "s1", 30),
-    ("out_of_order", "late", 1, "s1", 50),
+    ("null_field", "late-and-broken", 1, "s1", 40),
+    ("out_of_order", "late-and-broken", 1, "s1", 40),
+    ("out_of_order", "late", 1, "s1", 35),
+    ("clock_skew_future", "skewed", 1, "s1", 50),
+    ("out_of_order", "late-after-skewed", 1, "s1", 45),
     ("missing_heartbeat", None, 1, "s2", 20),
+    ("missing_heartbeat", None, 1, "s2", 50),  # nothing of its session comes after it
 ]
 
 
 def at(second: int | None) -> str | None:
-    return None if second is None else f"2026-12-04 12:00:{second:02d}"
+    if second is None:
+        return None
+    return f"{datetime(2026, 12, 4, 12) + timedelta(seconds=second):%Y-%m-%d %H:%M:%S}"
 
 
 @pytest.fixture()
@@ -37,18 +51,34 @@ def db() -> duckdb.DuckDBPyConnection:
     db.execute("CREATE SCHEMA quality")
     flags = ", ".join(f"{name} BOOLEAN" for name in EXPECTATION_NAMES)
     db.execute(
-        "CREATE TABLE quality.event_checks (topic TEXT, payload_md5 TEXT, copy INT, "
+        "CREATE TABLE quality.event_checks (topic TEXT, kafka_partition INT, "
+        "kafka_offset BIGINT, kafka_key TEXT, user_id TEXT, event_type TEXT, payload_md5 TEXT, "
+        "copy INT, "
         f"session_id TEXT, emitted_at TIMESTAMP, passed_all BOOLEAN, cadence_gap_from TIMESTAMP, "
         f"{flags})"
     )
-    for md5, copy, session, second, passed, gap in MESSAGES:
+    for offset, (md5, copy, session, second, passed, gap) in enumerate(MESSAGES):
         cadence = False if gap is not None else None
         order = None if passed or gap is not None else False
         db.execute(
-            "INSERT INTO quality.event_checks (topic, payload_md5, copy, session_id, emitted_at, "
-            "passed_all, cadence_gap_from, heartbeat_cadence, in_session_order) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [USER_TOPIC, md5, copy, session, at(second), passed, at(gap), cadence, order],
+            "INSERT INTO quality.event_checks (topic, kafka_partition, kafka_offset, kafka_key, "
+            "event_type, payload_md5, copy, session_id, emitted_at, passed_all, "
+            "cadence_gap_from, heartbeat_cadence, in_session_order, timely, parseable) "
+            "VALUES (?, 0, ?, ?, 'heartbeat', ?, ?, ?, ?, ?, ?, ?, ?, ?, TRUE)",
+            [
+                USER_TOPIC,
+                offset,
+                session,
+                md5,
+                copy,
+                session,
+                at(second),
+                passed,
+                at(gap),
+                cadence,
+                order,
+                md5 not in UNTIMELY,
+            ],
         )
     db.execute("CREATE TABLE quality.compliance (expectation TEXT, checked BIGINT, passed BIGINT)")
     db.execute(
@@ -69,8 +99,32 @@ def test_a_fault_is_caught_when_its_message_fails_and_a_missing_beat_by_its_gap(
     result = score_connection(db, "faults")
 
     recall = {kind.kind: (kind.injected, kind.caught) for kind in result.kinds}
-    assert recall["missing_heartbeat"] == (1, 1)
+    assert recall["missing_heartbeat"] == (2, 1)
     assert recall["null_field"] == (1, 1)
+
+
+def test_a_message_with_two_faults_counts_for_neither_kind(
+    db: duckdb.DuckDBPyConnection,
+) -> None:
+    result = score_connection(db, "faults")
+
+    recall = {kind.kind: (kind.injected, kind.caught) for kind in result.kinds}
+    assert recall["out_of_order"] == (2, 0)  # only the late messages that are otherwise clean
+
+
+def test_a_miss_no_check_could_see_is_set_apart_with_its_reason(
+    db: duckdb.DuckDBPyConnection,
+) -> None:
+    kinds = {kind.kind: kind for kind in score_connection(db, "faults").kinds}
+
+    late = kinds["out_of_order"]
+    assert late.undetectable == {
+        "the message it was sent after has no trusted time (unreadable or skewed)": 1
+    }
+    assert (late.detectable, late.detectable_recall) == (1, 0.0)
+    beat = kinds["missing_heartbeat"]
+    assert beat.undetectable == {"no valid message of its session after it shows the gap": 1}
+    assert (beat.detectable, beat.detectable_recall) == (1, 1.0)
 
 
 def test_false_positives_are_flagged_messages_no_truth_names(

@@ -63,11 +63,16 @@ def test_files_hold_the_lake_schemas_and_the_exact_bytes(tmp_path: Path) -> None
     assert tables["events"].schema.equals(EVENT_SCHEMA)
     assert tables["events"].column("event_id").to_pylist() == ["e7"]
     assert tables["events"].column("kafka_offset").to_pylist() == [7]
+    assert tables["events"].column("kafka_key").to_pylist() == ["k"]
     assert tables["events"].column("ingested_at").to_pylist() == [INGESTED]
     assert tables["quarantine"].schema.equals(QUARANTINE_SCHEMA)
     assert tables["quarantine"].column("raw").to_pylist() == [b"\x00{\xff"]
     assert tables["quarantine"].column("reason").to_pylist() == ["not_utf8"]
     assert tables["quarantine"].column("kafka_key").to_pylist() == [b"k"]
+
+
+def test_an_event_keeps_its_key_as_text_unless_the_key_is_not_utf8() -> None:
+    assert [files.key_text(key) for key in (b"s-1", b"\xff", None)] == ["s-1", None, None]
 
 
 def test_a_failed_write_leaves_neither_a_parquet_file_nor_a_temporary(

@@ -16,6 +16,7 @@ MODEL (
     topic = 'Kafka topic the sink read the event from.',
     kafka_partition = 'Kafka partition the event was read from.',
     kafka_offset = 'Offset of the event in its Kafka partition.',
+    kafka_key = 'Kafka key of the message as text (the session for user events); NULL in files written before the sink kept it, or when not UTF-8.',
     ingested_at = 'Real (wall-clock) UTC time at which the sink wrote the row.',
     lake_file = 'Path of the Parquet file holding the row.',
     file_written_at = 'Real UTC time the file was written, from its name; never earlier than its rows'' ingested_at, so a filter on it skips whole files unread; NULL when the name does not start with a time.'
@@ -35,6 +36,7 @@ SELECT
   topic::TEXT AS topic,
   kafka_partition::INT AS kafka_partition,
   kafka_offset::BIGINT AS kafka_offset,
+  kafka_key::TEXT AS kafka_key,
   /* Naive UTC, so comparisons with SQLMesh's window bounds never depend on a time zone. */
   TIMEZONE('UTC', ingested_at)::TIMESTAMP AS ingested_at,
   filename::TEXT AS lake_file,

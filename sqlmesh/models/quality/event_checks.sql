@@ -103,25 +103,35 @@ WITH runs AS (
     p.*,
     EPOCH(p.time_read) - (r.intercept + r.slope * EPOCH(p.ingested_at)) AS skew_s,
     MAKE_TIMESTAMP(((r.intercept + r.slope * EPOCH(p.ingested_at)) * 1000000)::BIGINT) AS site_arrival,
-    ABS(EPOCH(p.time_read) - (r.intercept + r.slope * EPOCH(p.ingested_at))) <= @VAR('timely_tolerance_s', 1800) AS time_trusted
+    ABS(EPOCH(p.time_read) - (r.intercept + r.slope * EPOCH(p.ingested_at))) <= @VAR('timely_tolerance_s', 1800) AS time_trusted,
+    /* The next first copy of the same key: where a message held back from before lands. */
+    MIN(CASE WHEN p.copy = 1 THEN p.kafka_offset END) OVER (
+      PARTITION BY p.topic, p.kafka_partition, p.kafka_key
+      ORDER BY p.kafka_offset
+      ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING
+    ) AS next_first
   FROM placed AS p
   LEFT JOIN runs AS r
     ON r.run_id = p.clock_run
 ), started AS (
+  /* A start that lost its session_id still names its session by its Kafka key. */
   SELECT DISTINCT
-    session_id,
+    COALESCE(session_id, kafka_key) AS session_id,
     user_id
   FROM clocked
   WHERE
-    event_type = 'session_started' AND NOT session_id IS NULL
+    event_type = 'session_started' AND NOT COALESCE(session_id, kafka_key) IS NULL
 ), user_sessions AS (
   /* A session with more than one message is real: a made-up session id carries one. */
   SELECT
     user_id,
-    session_id
+    COALESCE(session_id, kafka_key) AS session_id
   FROM clocked
   WHERE
-    topic = 'streamsim.user-events' AND copy = 1 AND NOT user_id IS NULL AND NOT session_id IS NULL
+    topic = 'streamsim.user-events'
+    AND copy = 1
+    AND NOT user_id IS NULL
+    AND NOT COALESCE(session_id, kafka_key) IS NULL
   GROUP BY
     1,
     2
@@ -162,11 +172,12 @@ WITH runs AS (
           )
           AND (
             (
-              r.session_id = e.session_id
+              COALESCE(r.session_id, r.kafka_key) = e.session_id
               AND r.kafka_partition = e.kafka_partition
-              AND r.kafka_offset < e.kafka_offset
+              /* Before it, or held back from before it and landed right after it. */
+              AND (r.kafka_offset < e.kafka_offset OR r.kafka_offset = e.next_first)
             )
-            OR (r.session_id IS NULL AND r.user_id = e.user_id)
+            OR (COALESCE(r.session_id, r.kafka_key) IS NULL AND r.user_id = e.user_id)
           )
       )
     END AS known_session
@@ -192,11 +203,14 @@ WITH runs AS (
     LAG(video_id) OVER keyed AS prev_video,
     LAG(valid_ranges) OVER keyed AS prev_ranges,
     LAG(emitted_text) OVER keyed AS prev_text,
-    LAG(CASE WHEN time_trusted THEN time_read END) OVER keyed AS prev_time
+    LAG(CASE WHEN time_trusted THEN time_read END) OVER keyed AS prev_time,
+    /* The next message by offset: a message held back from before this one lands there. */
+    LEAD(kafka_offset) OVER keyed AS next_offset
   FROM sessions_judged
   WHERE
     copy = 1
-  WINDOW keyed AS (PARTITION BY topic, kafka_partition, session_id ORDER BY kafka_offset)
+  /* By Kafka key: a message that lost its session_id still sits in its session's order. */
+  WINDOW keyed AS (PARTITION BY topic, kafka_partition, kafka_key ORDER BY kafka_offset)
 ), plays AS (
   SELECT
     *,
@@ -244,10 +258,12 @@ WITH runs AS (
     COUNT(r.kafka_offset) FILTER (
       WHERE r.event_type <> 'heartbeat'
       AND r.event_type IN (SELECT event_type FROM reference.event_fields)
-      /* Only a message between the two can have moved the anchor. */
+      /* Only a message between the two can have moved the anchor, or one held back from
+         there that lands right after this event with a time that cannot place it. */
       AND (
         r.kafka_offset BETWEEN LEAST(p.kafka_offset, p.before_offset) AND GREATEST(p.kafka_offset, p.before_offset)
         OR r.time_read BETWEEN p.before_time AND p.time_read
+        OR (NOT COALESCE(r.time_trusted, FALSE) AND r.kafka_offset = p.next_offset)
       )
     ) AS other_events
   FROM plays AS p
@@ -257,9 +273,16 @@ WITH runs AS (
     AND (
       (
         r.kafka_partition = p.kafka_partition
-        AND (r.session_id = p.session_id OR (r.session_id IS NULL AND r.user_id = p.user_id))
+        AND (
+          r.session_id = p.session_id
+          OR r.kafka_key = p.kafka_key
+          OR (r.session_id IS NULL AND r.user_id = p.user_id)
+        )
         AND (
           r.kafka_offset BETWEEN LEAST(p.kafka_offset, p.before_offset) AND GREATEST(p.kafka_offset, p.before_offset)
+          /* A message held back from before this event lands right after it; without a
+             trusted time nothing else places it in this gap. */
+          OR (NOT COALESCE(r.time_trusted, FALSE) AND r.kafka_offset = p.next_offset)
           /* A message without a trusted time may belong anywhere since the play event
              before the previous one: a held-back message can sit after it by offset. */
           OR (
@@ -319,13 +342,20 @@ WITH runs AS (
     p.event_type = 'heartbeat'
     AND (
       (
-        p.prev_type = 'heartbeat'
-        AND (
-          (
-            p.prev_ranges IS DISTINCT FROM FALSE
-            AND ABS(p.position_s - p.prev_position) < 0.8 * @VAR('heartbeat_s', 10)
+        (
+          p.prev_type = 'heartbeat'
+          AND (
+            (
+              p.prev_ranges IS DISTINCT FROM FALSE
+              AND ABS(p.position_s - p.prev_position) < 0.8 * @VAR('heartbeat_s', 10)
+            )
+            OR p.prev_text = p.emitted_text
           )
-          OR p.prev_text = p.emitted_text
+          /* A beat whose type could not be read is still the same beat by its time. */
+          OR (
+            (p.prev_type IS NULL OR NOT p.prev_type IN (SELECT event_type FROM reference.event_fields))
+            AND p.prev_text = p.emitted_text
+          )
         )
         /* A seek or resume sent under another session id would have stood between. */
         AND NOT EXISTS(
@@ -335,21 +365,9 @@ WITH runs AS (
           WHERE
             r.topic = p.topic
             AND r.user_id = p.user_id
-            AND r.session_id IS DISTINCT FROM p.session_id
+            AND COALESCE(r.session_id, r.kafka_key) IS DISTINCT FROM p.session_id
             AND r.time_read BETWEEN p.prev_time AND p.time_read
         )
-      )
-      /* The same beat, sent under another session id just before. */
-      OR EXISTS(
-        SELECT
-          1
-        FROM trusted AS r
-        WHERE
-          r.topic = p.topic
-          AND r.user_id = p.user_id
-          AND r.session_id IS DISTINCT FROM p.session_id
-          AND r.event_type = 'heartbeat'
-          AND r.emitted_text = p.emitted_text
       )
     ) IS TRUE AS repeat_found
   FROM plays AS p
