@@ -1,0 +1,65 @@
+"""Prepare Superset's metadata on first start, then become its web server.
+
+Run with the Python of Superset's own virtualenv (it cannot import streamsim, whose SQLMesh
+needs another sqlglot). The launcher has already written the secret key and the admin's
+password into STREAMSIM_SUPERSET_HOME; this script only reads them.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HOME = Path(os.environ["STREAMSIM_SUPERSET_HOME"])
+BIN = Path(sys.executable).parent
+READY = HOME / "initialised"
+
+
+def superset(*args: str) -> None:
+    began = time.monotonic()
+    subprocess.run([str(BIN / "superset"), *args], check=True, stdin=subprocess.DEVNULL)
+    print(f"superset {args[0]} took {time.monotonic() - began:.1f} s", flush=True)
+
+
+def initialise() -> None:
+    """Schema, roles and the one admin: a few tens of seconds, once per state folder."""
+    admin = json.loads((HOME / "admin.json").read_text())
+    superset("db", "upgrade")
+    superset(
+        "fab",
+        "create-admin",
+        "--username",
+        admin["username"],
+        "--password",
+        admin["password"],
+        "--firstname",
+        "streamsim",
+        "--lastname",
+        "admin",
+        "--email",
+        "admin@localhost",
+    )
+    superset("init")
+    READY.touch()
+
+
+def serve(host: str, port: str, workers: str, threads: str) -> None:
+    argv = [
+        str(BIN / "gunicorn"),
+        f"--bind={host}:{port}",
+        f"--workers={workers}",
+        f"--threads={threads}",
+        "--worker-class=gthread",
+        "--timeout=120",
+        "--access-logfile=-",
+        "superset.app:create_app()",
+    ]
+    os.execv(argv[0], argv)
+
+
+if __name__ == "__main__":
+    if not READY.exists():
+        initialise()
+    serve(*sys.argv[1:5])
