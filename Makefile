@@ -46,6 +46,14 @@ $(SUPERSET_VENV)/.installed: superset/requirements.txt
 	$(PYTHON) -m venv $(SUPERSET_VENV)
 	$(SUPERSET_VENV)/bin/pip install --disable-pip-version-check --progress-bar on --upgrade pip
 	$(SUPERSET_VENV)/bin/pip install --disable-pip-version-check --progress-bar on -r superset/requirements.txt
+	@echo "==> preparing Superset's metadata template (migrations and roles, about a minute)"
+	@rm -rf $(SUPERSET_VENV)/template-home && mkdir -m 700 $(SUPERSET_VENV)/template-home
+	@$(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(48))' > $(SUPERSET_VENV)/template-home/secret_key
+	STREAMSIM_SUPERSET_HOME=$(CURDIR)/$(SUPERSET_VENV)/template-home \
+	  SUPERSET_HOME=$(CURDIR)/$(SUPERSET_VENV)/template-home \
+	  SUPERSET_CONFIG_PATH=superset/superset_config.py SCARF_ANALYTICS=false \
+	  $(SUPERSET_VENV)/bin/python superset/serve.py template
+	rm -rf $(SUPERSET_VENV)/template-home
 	touch $@
 
 $(KAFKA_LIBS)/.installed: kafka/pom.xml | java

@@ -7,6 +7,7 @@ password into STREAMSIM_SUPERSET_HOME; this script only reads them.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -15,6 +16,9 @@ from pathlib import Path
 HOME = Path(os.environ["STREAMSIM_SUPERSET_HOME"])
 BIN = Path(sys.executable).parent
 READY = HOME / "initialised"
+# Metadata migrated and with its roles, made once at install: a new state folder copies it
+# instead of spending a minute or more on the same migrations. It holds no secret.
+TEMPLATE = BIN.parent / "superset-template.db"
 
 
 def superset(*args: str) -> None:
@@ -23,10 +27,21 @@ def superset(*args: str) -> None:
     print(f"superset {args[0]} took {time.monotonic() - began:.1f} s", flush=True)
 
 
+def prepare_template() -> None:
+    """Migrate an empty metadata database and add Superset's roles to it."""
+    superset("db", "upgrade")
+    superset("init")
+    shutil.copyfile(HOME / "superset.db", TEMPLATE)
+
+
 def initialise() -> None:
     """Schema, roles and the one admin: a few tens of seconds, once per state folder."""
     admin = json.loads((HOME / "admin.json").read_text())
-    superset("db", "upgrade")
+    if TEMPLATE.exists():
+        shutil.copyfile(TEMPLATE, HOME / "superset.db")
+    else:
+        superset("db", "upgrade")
+        superset("init")
     superset(
         "fab",
         "create-admin",
@@ -41,7 +56,6 @@ def initialise() -> None:
         "--email",
         "admin@localhost",
     )
-    superset("init")
     READY.touch()
 
 
@@ -60,6 +74,9 @@ def serve(host: str, port: str, workers: str, threads: str) -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["template"]:
+        prepare_template()
+        sys.exit(0)
     if not READY.exists():
         initialise()
     serve(*sys.argv[1:5])

@@ -23,6 +23,8 @@ FEATURE_FLAGS = {
     "ALERT_REPORTS": False,
     "EMBEDDED_SUPERSET": False,
     "DASHBOARD_RBAC": False,
+    # Every chart of a dashboard loads at once, seen or not: screenshots and tests see all.
+    "DASHBOARD_VIRTUALIZATION": False,
 }
 # The browser may load nothing from another origin: the page's own bundle holds every script,
 # style and font, so a policy of 'self' only is both a guard and a check.
