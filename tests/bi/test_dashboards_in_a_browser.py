@@ -148,7 +148,7 @@ class Traffic:
     def _failed(self, request: Any) -> None:
         # Only the browser's own policy stopping it before it left counts as not sent.
         failure = request.failure or ""
-        if not on_loopback(request.url) and "BLOCKED_BY_CSP" not in failure:
+        if not on_loopback(request.url) and failure not in ("csp", "net::ERR_BLOCKED_BY_CSP"):
             self.outside_sent.append(f"{request.url} ({failure})")
 
     def _response(self, response: Any) -> None:
