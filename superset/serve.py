@@ -35,28 +35,31 @@ def prepare_template() -> None:
 
 
 def initialise() -> None:
-    """Schema, roles and the one admin: a few tens of seconds, once per state folder."""
-    admin = json.loads((HOME / "admin.json").read_text())
+    """Schema, roles and the one admin: seconds from the template, once per state folder."""
     if TEMPLATE.exists():
         shutil.copyfile(TEMPLATE, HOME / "superset.db")
     else:
         superset("db", "upgrade")
         superset("init")
-    superset(
-        "fab",
-        "create-admin",
-        "--username",
-        admin["username"],
-        "--password",
-        admin["password"],
-        "--firstname",
-        "streamsim",
-        "--lastname",
-        "admin",
-        "--email",
-        "admin@localhost",
-    )
+    create_admin()
     READY.touch()
+
+
+def create_admin() -> None:
+    """In this process, so the password never shows on a command line others can list."""
+    from superset.app import create_app
+
+    from superset import security_manager
+
+    admin = json.loads((HOME / "admin.json").read_text())
+    with create_app().app_context():
+        if security_manager.find_user(username=admin["username"]) is None:
+            role = security_manager.find_role("Admin")
+            user = security_manager.add_user(
+                admin["username"], "streamsim", "admin", "admin@localhost", role, admin["password"]
+            )
+            if not user:
+                raise SystemExit("could not create Superset's admin user")
 
 
 def serve(host: str, port: str, workers: str, threads: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,12 +29,22 @@ from streamsim.bi.specs import DashboardSpec, read_dashboards
 from streamsim.settings import Settings
 from streamsim.stack.processes import free_port
 
-from ..orchestrator.test_page import ARTIFACTS, CHROMIUM, QUIET_FLAGS
-
 BIN = Path(sys.executable).parent
 READY_LINE = "Superset dashboards ready"
 READY_TIMEOUT_S = 360.0
 LOOPBACK = "127.0.0.1"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# As the orchestrator page's test: no background traffic of the browser's own.
+QUIET_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 pytestmark = [pytest.mark.slow]
 
@@ -68,7 +79,7 @@ def stack_env(state: Path) -> dict[str, str]:
         **env,
         **ports,
         "STREAMSIM_STATE_DIR": str(state),
-        "STREAMSIM_ORCHESTRATOR__MAX_RATE": "2",
+        "STREAMSIM_ORCHESTRATOR__MAX_RATE": "1",
         "STREAMSIM_ORCHESTRATOR__PERIOD_S": "600",
         "STREAMSIM_ORCHESTRATOR__ERROR_FACTOR": "0.1",
         "STREAMSIM_SERVERS__MAX_SERVERS": "3",
