@@ -22,10 +22,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from streamsim.bi.client import SupersetClient
-from streamsim.bi.provision import provision
+from streamsim.bi.client import SupersetClient, SupersetError
+from streamsim.bi.provision import DATABASE_NAME, provision
 from streamsim.bi.server import read_admin
-from streamsim.bi.specs import DashboardSpec, read_dashboards
+from streamsim.bi.specs import DashboardSpec, read_dashboards, read_saved_queries
 from streamsim.settings import Settings
 from streamsim.stack.processes import free_port
 
@@ -242,11 +242,42 @@ def test_every_dashboard_renders_its_charts_without_error_or_outside_traffic(
 
 @pytest.mark.timeout(120)
 def test_provisioning_a_second_time_changes_nothing(live_stack: LiveStack) -> None:
-    admin = read_admin(live_stack.settings)
-    client = SupersetClient(live_stack.url)
-    client.login(admin.username, admin.password)
+    client = logged_in(live_stack)
 
     outcome = provision(client, live_stack.settings.serving_path, live_stack.settings.bi.refresh_s)
 
     assert outcome.changed == 0, dict(outcome.changes)
     assert set(outcome.dashboards) == {"system-health", "product", "data-quality"}
+
+
+def logged_in(stack: LiveStack) -> SupersetClient:
+    admin = read_admin(stack.settings)
+    client = SupersetClient(stack.url)
+    client.login(admin.username, admin.password)
+    return client
+
+
+def run_in_sql_lab(client: SupersetClient, sql: str) -> dict[str, Any]:
+    databases = client.list_all("database", ("id", "database_name"))
+    [database] = [d["id"] for d in databases if d["database_name"] == DATABASE_NAME]
+    body = {"database_id": database, "sql": sql, "runAsync": False, "schema": "main"}
+    answer: dict[str, Any] = client.call("POST", "/api/v1/sqllab/execute/", body)
+    return answer
+
+
+@pytest.mark.timeout(120)
+def test_every_saved_question_answers_in_sql_lab(live_stack: LiveStack) -> None:
+    client = logged_in(live_stack)
+
+    for query in read_saved_queries():
+        answer = run_in_sql_lab(client, query.sql)
+
+        assert answer["status"] == "success", query.label
+
+
+@pytest.mark.timeout(120)
+def test_sql_lab_cannot_read_the_machines_files(live_stack: LiveStack) -> None:
+    client = logged_in(live_stack)
+
+    with pytest.raises(SupersetError, match="disabled by configuration"):
+        run_in_sql_lab(client, "SELECT * FROM read_text('/etc/hostname')")
