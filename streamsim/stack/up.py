@@ -76,10 +76,11 @@ class Stack:
             bi = self.settings.bi
             ensure_port_free(bi.host, bi.port, "STREAMSIM_BI__PORT")
         self._write_stack_file("starting")
-        # Superset first: its first start prepares its metadata while the rest starts.
+        self._step("Kafka", self._start_kafka)
+        # Superset next: its first start prepares its metadata while the rest starts. After
+        # Kafka, so that a bus that cannot be reached stops the run before anything started.
         if self.dashboards is not None:
             self._step("Superset (in the background)", self.dashboards.process.start)
-        self._step("Kafka", self._start_kafka)
         # Dagster early: its daemon and code server take a while to load, and should be
         # ready to run the pipeline by the time the first lake files land.
         self._step("Dagster", self._start_dagster)
