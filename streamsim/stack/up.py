@@ -17,6 +17,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from ray.exceptions import GetTimeoutError
+
 from streamsim.bi.live import Dashboards
 from streamsim.bus import ensure_topics
 from streamsim.clock import SiteClock
@@ -186,7 +188,12 @@ class Stack:
     def progress(self) -> str:
         if self.simulation is None:
             return ""
-        state = self.simulation.describe()
+        try:
+            state = self.simulation.describe()
+        except GetTimeoutError:
+            # A busy machine can keep the user service from answering a status call in time;
+            # the run itself is fine, and ending it for a progress line would lose it.
+            return f"the simulators did not answer in time; {queryable(self.settings)}"
         users = state.get("users", {})
         servers = state.get("servers", {}).get("servers", [])
         streams = sum(server["streams"] for server in servers)
