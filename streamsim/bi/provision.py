@@ -67,6 +67,7 @@ class Provisioner:
         self.serving_copy = serving_copy
         self.refresh_s = refresh_s
         self.outcome = Outcome()
+        self._listed: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
 
     def run(self) -> Outcome:
         database_id = self.ensure_database()
@@ -122,7 +123,7 @@ class Provisioner:
 
     def _find_dataset(self, database_id: int, dataset: Dataset) -> int | None:
         columns = ("id", "schema", "table_name", "database.id")
-        for row in self.client.list_all("dataset", columns):
+        for row in self._list("dataset", columns):
             same_table = (row["schema"], row["table_name"]) == (dataset.schema, dataset.table)
             if same_table and row["database"]["id"] == database_id:
                 return int(row["id"])
@@ -201,7 +202,7 @@ class Provisioner:
 
     def _find_chart(self, name: str, dashboard: int) -> int | None:
         columns = ("id", "slice_name", "dashboards.id")
-        for row in self.client.list_all("chart", columns):
+        for row in self._list("chart", columns):
             on_dashboard = any(d["id"] == dashboard for d in row.get("dashboards", []))
             if row["slice_name"] == name and on_dashboard:
                 return int(row["id"])
@@ -210,12 +211,23 @@ class Provisioner:
     # --- shared steps -----------------------------------------------------------------
 
     def _find(self, resource: str, key: str, value: str) -> int | None:
-        for row in self.client.list_all(resource, ("id", key)):
+        for row in self._list(resource, ("id", key)):
             if row.get(key) == value:
                 return int(row["id"])
         return None
 
+    def _list(self, resource: str, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+        """Each listing once per provisioning; a creation or a write makes it stale."""
+        key = (resource, columns)
+        if key not in self._listed:
+            self._listed[key] = self.client.list_all(resource, columns)
+        return self._listed[key]
+
+    def _forget(self, resource: str) -> None:
+        self._listed = {key: rows for key, rows in self._listed.items() if key[0] != resource}
+
     def _create(self, resource: str, body: dict[str, Any], count: bool = True) -> int:
+        self._forget(resource)
         answer = self.client.call("POST", f"/api/v1/{resource}/", body)
         if count:
             self.outcome.note(resource, "created")
@@ -223,6 +235,7 @@ class Provisioner:
 
     def _update(self, resource: str, found: int, body: dict[str, Any], differs: bool) -> int:
         if differs:
+            self._forget(resource)
             self.client.call("PUT", f"/api/v1/{resource}/{found}", body)
             self.outcome.note(resource, "written")
         else:
