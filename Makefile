@@ -3,10 +3,12 @@
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
+# Superset needs a sqlglot SQLMesh refuses, so it gets a virtualenv of its own.
+SUPERSET_VENV := .venv-superset
 BIN := $(VENV)/bin
 KAFKA_LIBS := kafka/libs
 
-.PHONY: run test install install-stack java browser lint clean-state
+.PHONY: run test install install-stack install-superset java browser lint clean-state
 
 run: install-stack
 	$(BIN)/streamsim up $(ARGS)
@@ -18,7 +20,8 @@ test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # What `make run` needs; the tests need a browser besides.
-install-stack: $(VENV)/.installed java $(KAFKA_LIBS)/.installed
+install-stack: $(VENV)/.installed java $(KAFKA_LIBS)/.installed install-superset
+install-superset: $(SUPERSET_VENV)/.installed
 install: install-stack browser
 
 # Java 17 and Maven, through apt when missing: checked on every make, it costs nothing.
@@ -35,6 +38,22 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check --progress-bar on --upgrade pip
 	$(BIN)/pip install --disable-pip-version-check --progress-bar on -e '.[dev]'
+	touch $@
+
+$(SUPERSET_VENV)/.installed: superset/requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { echo "Superset needs Python 3.11 (found: $(PYTHON))"; exit 1; }
+	@echo "==> creating $(SUPERSET_VENV) and installing Apache Superset (a few minutes)"
+	$(PYTHON) -m venv $(SUPERSET_VENV)
+	$(SUPERSET_VENV)/bin/pip install --disable-pip-version-check --progress-bar on --upgrade pip
+	$(SUPERSET_VENV)/bin/pip install --disable-pip-version-check --progress-bar on -r superset/requirements.txt
+	@echo "==> preparing Superset's metadata template (migrations and roles, about a minute)"
+	@rm -rf $(SUPERSET_VENV)/template-home && mkdir -m 700 $(SUPERSET_VENV)/template-home
+	@$(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(48))' > $(SUPERSET_VENV)/template-home/secret_key
+	STREAMSIM_SUPERSET_HOME=$(CURDIR)/$(SUPERSET_VENV)/template-home \
+	  SUPERSET_HOME=$(CURDIR)/$(SUPERSET_VENV)/template-home \
+	  SUPERSET_CONFIG_PATH=superset/superset_config.py SCARF_ANALYTICS=false \
+	  $(SUPERSET_VENV)/bin/python superset/serve.py template
+	rm -rf $(SUPERSET_VENV)/template-home
 	touch $@
 
 $(KAFKA_LIBS)/.installed: kafka/pom.xml | java

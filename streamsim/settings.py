@@ -271,6 +271,23 @@ class PipelineSettings(Part):
     )
 
 
+class BiSettings(Part):
+    """Superset: dashboards and SQL Lab over the warehouse's read-only serving copy."""
+
+    enabled: bool = Field(default=True, description="Start Superset with the stack.")
+    host: str = LOOPBACK
+    port: int = Field(default=8088, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, description="Gunicorn worker processes.")
+    threads: int = Field(default=4, ge=1, description="Threads per worker: charts load at once.")
+    refresh_s: int = Field(
+        default=30, ge=10, description="Seconds between a dashboard's own refreshes."
+    )
+    virtualenv: Path | None = Field(
+        default=None,
+        description="Superset's own virtualenv; `.venv-superset` beside the package by default.",
+    )
+
+
 class Settings(BaseSettings):
     """Everything streamsim reads; built once per process by `load_settings()`."""
 
@@ -292,6 +309,7 @@ class Settings(BaseSettings):
     sink: SinkSettings = SinkSettings()
     lake: LakeSettings = LakeSettings()
     pipeline: PipelineSettings = PipelineSettings()
+    bi: BiSettings = BiSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -323,6 +341,11 @@ class Settings(BaseSettings):
     def serving_path(self) -> Path:
         """A read-only copy of the warehouse, republished after each pipeline run."""
         return self.state / "warehouse" / "serving.duckdb"
+
+    @property
+    def superset_home(self) -> Path:
+        """Superset's metadata, secret key and admin password: the state folder keeps them."""
+        return self.state / "superset"
 
     @property
     def logs_dir(self) -> Path:

@@ -17,12 +17,15 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from ray.exceptions import GetTimeoutError
+
+from streamsim.bi.live import Dashboards
 from streamsim.bus import ensure_topics
 from streamsim.clock import SiteClock
 from streamsim.settings import Settings
 from streamsim.stack.broker import LocalBroker
 from streamsim.stack.errors import StackError
-from streamsim.stack.processes import Process
+from streamsim.stack.processes import Process, ensure_port_free
 from streamsim.stack.ray_head import LocalRayHead
 from streamsim.stack.record import stack_file, write_stack_record
 from streamsim.stack.services import (
@@ -60,6 +63,7 @@ class Stack:
         self.sink = sink_process(settings)
         self.dagster = dagster_processes(settings)
         self.orchestrator = orchestrator_process(settings)
+        self.dashboards = Dashboards(settings) if settings.bi.enabled else None
         self.emitted: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()  # injected by the users, by kind
 
@@ -70,8 +74,15 @@ class Stack:
         # Ray had started: read it here first, so the error is one line and nothing starts.
         load_model(self.settings.users.model_file)
         check_ports(self.settings)
+        if self.dashboards is not None:
+            bi = self.settings.bi
+            ensure_port_free(bi.host, bi.port, "STREAMSIM_BI__PORT")
         self._write_stack_file("starting")
         self._step("Kafka", self._start_kafka)
+        # Superset next: its first start prepares its metadata while the rest starts. After
+        # Kafka, so that a bus that cannot be reached stops the run before anything started.
+        if self.dashboards is not None:
+            self._step("Superset (in the background)", self.dashboards.process.start)
         # Dagster early: its daemon and code server take a while to load, and should be
         # ready to run the pipeline by the time the first lake files land.
         self._step("Dagster", self._start_dagster)
@@ -79,6 +90,8 @@ class Stack:
         self._step("simulators on Ray", self._start_simulation)
         self._step("sink", self.sink.start)
         self._step("orchestrator", self._start_orchestrator)
+        if self.dashboards is not None:
+            self._step("Superset", self.dashboards.wait_until_up)
         self._write_stack_file("running")
 
     def _step(self, what: str, action: Callable[[], None]) -> None:
@@ -122,6 +135,7 @@ class Stack:
             else str(s.ray.address),
             "Dagster": f"http://{s.pipeline.host}:{s.pipeline.port}",
             "Kafka": s.kafka.bootstrap,
+            **({"Superset": self.dashboards.url} if self.dashboards else {}),
         }
 
     def _write_stack_file(self, state: str = "running") -> None:
@@ -141,7 +155,8 @@ class Stack:
         write_stack_record(self.settings, stack)
 
     def _processes(self) -> list[Process]:
-        return [self.sink, *self.dagster, self.orchestrator]
+        superset = [self.dashboards.process] if self.dashboards else []
+        return [self.sink, *self.dagster, self.orchestrator, *superset]
 
     # --- while running ----------------------------------------------------------------
 
@@ -173,7 +188,12 @@ class Stack:
     def progress(self) -> str:
         if self.simulation is None:
             return ""
-        state = self.simulation.describe()
+        try:
+            state = self.simulation.describe()
+        except GetTimeoutError:
+            # A busy machine can keep the user service from answering a status call in time;
+            # the run itself is fine, and ending it for a progress line would lose it.
+            return f"the simulators did not answer in time; {queryable(self.settings)}"
         users = state.get("users", {})
         servers = state.get("servers", {}).get("servers", [])
         streams = sum(server["streams"] for server in servers)
@@ -308,6 +328,8 @@ def run_until_stopped(stack: Stack, duration_s: float | None, stop: StopRequest)
             )
         for name in stack.restart_dead_processes():
             say(f"  {name} had stopped; started it again")
+        if stack.dashboards is not None:
+            stack.dashboards.provision_when_ready()
         if time.monotonic() >= next_report:
             say(f"  [{elapsed:5.0f} s] {stack.progress()}")
             next_report += PROGRESS_EVERY_S
@@ -348,6 +370,8 @@ def _up(settings: Settings, duration_s: float | None, summary_json: Path | None)
         say("streamsim is up:")
         for name, url in stack.urls().items():
             say(f"  {name:<14} {url}")
+        if stack.dashboards is not None:
+            say(stack.dashboards.login_line())
         say("Ctrl-C stops it cleanly." if duration_s is None else f"Running {duration_s:g} s.")
         run_until_stopped(stack, duration_s, stop)
     except BaseException:

@@ -1,0 +1,1 @@
+"""Superset over the warehouse: its process, and its dashboards provisioned as code."""

@@ -1,0 +1,283 @@
+"""Superset on a real stack: each dashboard in headless Chromium, and provisioning again.
+
+One `streamsim up` serves every test here: Kafka, Ray, the sink, Dagster and Superset, with
+the dashboards provisioned by the stack itself once the first serving copy is published.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from streamsim.bi.client import SupersetClient, SupersetError
+from streamsim.bi.provision import DATABASE_NAME, provision
+from streamsim.bi.server import read_admin
+from streamsim.bi.specs import DashboardSpec, read_dashboards, read_saved_queries
+from streamsim.settings import Settings
+from streamsim.stack.processes import free_port
+
+BIN = Path(sys.executable).parent
+READY_LINE = "Superset dashboards ready"
+# The first pipeline run builds every model: minutes on a 2-core machine shared with others.
+READY_TIMEOUT_S = 900.0
+LOOPBACK = "127.0.0.1"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+# As the orchestrator page's test: no background traffic of the browser's own.
+QUIET_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = [pytest.mark.slow]
+
+
+@dataclass
+class LiveStack:
+    up: subprocess.Popen[str]
+    settings: Settings
+    url: str
+    lines: list[str] = field(default_factory=list)
+
+
+def stack_env(state: Path) -> dict[str, str]:
+    ports = {
+        f"STREAMSIM_{name}": str(free_port())
+        for name in (
+            "KAFKA__PORT",
+            "KAFKA__CONTROLLER_PORT",
+            "RAY__PORT",
+            "RAY__DASHBOARD_PORT",
+            "USERS__PORT",
+            "SERVERS__ROUTER_PORT",
+            "ORCHESTRATOR__PORT",
+            "PIPELINE__PORT",
+            "BI__PORT",
+        )
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMSIM_")}
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    env.pop("RAY_ADDRESS", None)
+    return {
+        **env,
+        **ports,
+        "STREAMSIM_STATE_DIR": str(state),
+        "STREAMSIM_ORCHESTRATOR__MAX_RATE": "1",
+        "STREAMSIM_ORCHESTRATOR__PERIOD_S": "600",
+        "STREAMSIM_ORCHESTRATOR__ERROR_FACTOR": "0.1",
+        "STREAMSIM_SERVERS__MAX_SERVERS": "3",
+        "STREAMSIM_USERS__SEED": "8",
+    }
+
+
+def read_lines(up: subprocess.Popen[str], into: queue.Queue[str]) -> None:
+    assert up.stdout is not None
+    for line in up.stdout:
+        into.put(line)
+
+
+def wait_for_dashboards(stack: LiveStack, lines: queue.Queue[str]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=1.0)
+        except queue.Empty:
+            assert stack.up.poll() is None, "".join(stack.lines)
+            continue
+        stack.lines.append(line)
+        if READY_LINE in line:
+            return
+    pytest.fail(f"no dashboards in {READY_TIMEOUT_S:.0f} s:\n{''.join(stack.lines)}")
+
+
+@pytest.fixture(scope="module")
+def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+    state = tmp_path_factory.mktemp("bi") / "state"
+    env = stack_env(state)
+    argv = [str(BIN / "streamsim"), "up", "--duration", "900", "--speed", "10"]
+    up = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    settings = Settings(state_dir=state)
+    stack = LiveStack(up, settings, f"http://{LOOPBACK}:{env['STREAMSIM_BI__PORT']}")
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=read_lines, args=(up, lines), daemon=True).start()
+    try:
+        wait_for_dashboards(stack, lines)
+        yield stack
+    finally:
+        up.send_signal(signal.SIGINT)  # a clean stop: everything it started goes with it
+        try:
+            up.wait(timeout=240)
+        except subprocess.TimeoutExpired:
+            up.kill()
+            up.wait(timeout=30)
+        if up.stdout is not None:
+            up.stdout.close()
+
+
+@dataclass
+class Traffic:
+    """What the page asked for: chart answers, and anything aimed beyond loopback."""
+
+    chart_answers: list[int] = field(default_factory=list)
+    chart_errors: list[str] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)
+    outside_sent: list[str] = field(default_factory=list)
+
+    def watch(self, page: Any) -> None:
+        page.on("request", self._request)
+        page.on("requestfinished", self._finished)
+        page.on("requestfailed", self._failed)
+        page.on("response", self._response)
+
+    def _request(self, request: Any) -> None:
+        if urlsplit(request.url).scheme in ("http", "https", "ws", "wss") and not on_loopback(
+            request.url
+        ):
+            self.outside.append(request.url)
+
+    def _finished(self, request: Any) -> None:
+        if not on_loopback(request.url) and urlsplit(request.url).scheme.startswith("http"):
+            self.outside_sent.append(request.url)
+
+    def _failed(self, request: Any) -> None:
+        # Only the browser's own policy stopping it before it left counts as not sent.
+        failure = request.failure or ""
+        if not on_loopback(request.url) and failure not in ("csp", "net::ERR_BLOCKED_BY_CSP"):
+            self.outside_sent.append(f"{request.url} ({failure})")
+
+    def _response(self, response: Any) -> None:
+        if "/api/v1/chart/data" not in response.url:
+            return
+        self.chart_answers.append(response.status)
+        if response.status >= 400:
+            self.chart_errors.append(f"{response.status} {response.text()[:300]}")
+
+
+def on_loopback(url: str) -> bool:
+    return urlsplit(url).hostname in (LOOPBACK, None)
+
+
+def log_in(page: Any, stack: LiveStack) -> None:
+    admin = read_admin(stack.settings)
+    page.goto(f"{stack.url}/login/")
+    page.locator("#username").fill(admin.username)
+    page.locator("#password").fill(admin.password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/login" not in url, timeout=60_000)
+
+
+def open_dashboard(page: Any, stack: LiveStack, dashboard: DashboardSpec, traffic: Traffic) -> None:
+    """Wait until each chart has its answer and nothing on the page still loads."""
+    before = len(traffic.chart_answers)
+    page.goto(f"{stack.url}/superset/dashboard/{dashboard.slug}/")
+    deadline = time.monotonic() + 90
+    while len(traffic.chart_answers) - before < len(dashboard.charts):
+        assert time.monotonic() < deadline, f"{dashboard.slug}: charts did not all answer"
+        page.wait_for_timeout(250)
+    charts = len(dashboard.charts)
+    page.wait_for_function(
+        f"document.querySelectorAll('.chart-container').length >= {charts} && "
+        "document.querySelectorAll('[data-test=\"loading-indicator\"], .loading').length === 0",
+        timeout=60_000,
+    )
+    page.wait_for_timeout(1500)  # let ECharts finish its entry animation before the picture
+
+
+@pytest.mark.timeout(1200)
+def test_every_dashboard_renders_its_charts_without_error_or_outside_traffic(
+    live_stack: LiveStack, tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    traffic = Traffic()
+    errors_on_page: dict[str, int] = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=CHROMIUM,
+            args=QUIET_FLAGS,
+            headless=True,
+            viewport={"width": 1600, "height": 1000},
+        )
+        try:
+            page = browser.new_page()
+            traffic.watch(page)
+            log_in(page, live_stack)
+            for dashboard in read_dashboards():
+                open_dashboard(page, live_stack, dashboard, traffic)
+                errors_on_page[dashboard.slug] = page.locator(
+                    '[data-test="error-alert"], .ant-alert-error'
+                ).count()
+                shot = ARTIFACTS / f"superset-{dashboard.slug}.png"
+                page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+
+    assert traffic.chart_errors == []
+    assert errors_on_page == {d.slug: 0 for d in read_dashboards()}
+    assert traffic.outside_sent == [], traffic.outside_sent
+    assert all(status == 200 for status in traffic.chart_answers)
+
+
+@pytest.mark.timeout(120)
+def test_provisioning_a_second_time_changes_nothing(live_stack: LiveStack) -> None:
+    client = logged_in(live_stack)
+
+    outcome = provision(client, live_stack.settings.serving_path, live_stack.settings.bi.refresh_s)
+
+    assert outcome.changed == 0, dict(outcome.changes)
+    assert set(outcome.dashboards) == {"system-health", "product", "data-quality"}
+
+
+def logged_in(stack: LiveStack) -> SupersetClient:
+    admin = read_admin(stack.settings)
+    client = SupersetClient(stack.url)
+    client.login(admin.username, admin.password)
+    return client
+
+
+def run_in_sql_lab(client: SupersetClient, sql: str) -> dict[str, Any]:
+    databases = client.list_all("database", ("id", "database_name"))
+    [database] = [d["id"] for d in databases if d["database_name"] == DATABASE_NAME]
+    body = {"database_id": database, "sql": sql, "runAsync": False, "schema": "main"}
+    answer: dict[str, Any] = client.call("POST", "/api/v1/sqllab/execute/", body)
+    return answer
+
+
+@pytest.mark.timeout(120)
+def test_every_saved_question_answers_in_sql_lab(live_stack: LiveStack) -> None:
+    client = logged_in(live_stack)
+
+    for query in read_saved_queries():
+        answer = run_in_sql_lab(client, query.sql)
+
+        assert answer["status"] == "success", query.label
+
+
+@pytest.mark.timeout(120)
+def test_sql_lab_cannot_read_the_machines_files(live_stack: LiveStack) -> None:
+    client = logged_in(live_stack)
+
+    with pytest.raises(SupersetError, match="disabled by configuration"):
+        run_in_sql_lab(client, "SELECT * FROM read_text('/etc/hostname')")
