@@ -8,6 +8,7 @@ provisioned yet, and provisions again when it does; provisioning changes nothing
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from streamsim.bi.catalog import DATASETS, missing_tables
@@ -38,6 +39,7 @@ class Dashboards:
         self.url = superset_url(settings)
         self.provisioned: set[str] = set()
         self._next_try = 0.0
+        self._provisioning: threading.Thread | None = None
 
     def wait_until_up(self) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -57,17 +59,32 @@ class Dashboards:
         )
 
     def provision_when_ready(self) -> None:
-        """Provision once the serving copy holds a table not provisioned yet."""
-        if time.monotonic() < self._next_try:
+        """Provision once the serving copy holds a table not provisioned yet.
+
+        In a thread of its own: provisioning takes tens of seconds, and the stack's loop
+        must go on restarting dead parts and answering Ctrl-C meanwhile.
+        """
+        busy = self._provisioning is not None and self._provisioning.is_alive()
+        if busy or time.monotonic() < self._next_try:
             return
         self._next_try = time.monotonic() + RETRY_AFTER_S
         present = set(DATASETS) - set(missing_tables(self.settings.serving_path))
         if not present or present <= self.provisioned:
             return
+        self._provisioning = threading.Thread(
+            target=self._provision_tables, args=(present,), name="superset-provision", daemon=True
+        )
+        self._provisioning.start()
+
+    def _provision_tables(self, present: set[str]) -> None:
         try:
             outcome = self.provision()
         except SupersetError as error:
             log.warning("could not provision Superset yet: %s", error)
+            return
+        except Exception:
+            # The next tick tries again; the run's log keeps what went wrong.
+            log.exception("provisioning Superset failed")
             return
         self.provisioned = present
         slugs = ", ".join(f"{self.url}/superset/dashboard/{slug}/" for slug in outcome.dashboards)
