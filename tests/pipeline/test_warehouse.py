@@ -12,6 +12,7 @@ import duckdb
 import pyarrow.dataset as ds
 import pytest
 
+from streamsim.pipeline.project import FRESH_MODELS, QUALITY_MODELS
 from streamsim.pipeline.warehouse import publish_serving_copy, run_models
 from streamsim.settings import Settings
 
@@ -244,3 +245,22 @@ def test_metrics_are_refreshed_on_every_run(settings: Settings, lake: Lake, runs
         run_models(settings)
 
     assert query(settings, "SELECT SUM(events) FROM metrics.events_per_minute") == [(runs,)]
+
+
+def test_a_fresh_run_loads_new_events_into_the_metrics_and_leaves_quality_to_its_own_run(
+    settings: Settings, lake: Lake
+) -> None:
+    lake.write([lake_row("a", offset=1)])
+    run_models(settings)
+    lake.write([lake_row("b", offset=2)])
+
+    fresh = run_models(settings, FRESH_MODELS)
+
+    assert set(fresh.rows) == set(FRESH_MODELS) - {"lake.events"}
+    assert fresh.rows["staging.events"] == 2
+    assert query(settings, "SELECT COUNT(*) FROM quality.messages") == [(1,)]
+
+    quality = run_models(settings, QUALITY_MODELS)
+
+    assert quality.rows["quality.messages"] == 2
+    assert query(settings, "SELECT COUNT(*) FROM quality.messages") == [(2,)]
