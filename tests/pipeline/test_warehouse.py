@@ -7,11 +7,14 @@ import subprocess
 import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import duckdb
 import pyarrow.dataset as ds
 import pytest
 
+from sqlmesh import Context
+from streamsim.pipeline import warehouse
 from streamsim.pipeline.project import FRESH_MODELS, QUALITY_MODELS
 from streamsim.pipeline.warehouse import publish_serving_copy, run_models
 from streamsim.settings import Settings
@@ -264,3 +267,27 @@ def test_a_fresh_run_loads_new_events_into_the_metrics_and_leaves_quality_to_its
 
     assert quality.rows["quality.messages"] == 2
     assert query(settings, "SELECT COUNT(*) FROM quality.messages") == [(2,)]
+
+
+def test_a_run_builds_a_plan_only_when_the_project_changed_since_the_last_one(
+    settings: Settings, lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[str] = []
+    build = Context.plan_builder
+
+    def counted(self: Context, *args: Any, **kwargs: Any) -> Any:
+        built.append("plan")
+        return build(self, *args, **kwargs)
+
+    monkeypatch.setattr(Context, "plan_builder", counted)
+    lake.write([lake_row("a", offset=1)])
+    assert run_models(settings, FRESH_MODELS).planned
+    lake.write([lake_row("b", offset=2)])
+
+    assert not run_models(settings, FRESH_MODELS).planned
+    assert built == ["plan"]
+
+    monkeypatch.setattr(warehouse, "project_fingerprint", lambda context: "edited models")
+    assert not run_models(settings, FRESH_MODELS).planned  # nothing to apply, but looked
+    assert built == ["plan", "plan"]
+    assert query(settings, "SELECT COUNT(*) FROM staging.events") == [(2,)]
