@@ -109,8 +109,8 @@ def run_models(settings: Settings, models: Sequence[str] = MODELS) -> RunFacts:
         return RunFacts(lake_files=0, duration_s=time.monotonic() - started)
 
     with writer_lock(settings), open_context(settings) as context:
-        planned = _apply_changes(context, settings)
         whole = set(models) >= set(MODELS)
+        planned = _apply_changes(context, settings, backfill=whole)
         status = context.run(
             PROD,
             ignore_cron=True,
@@ -129,11 +129,13 @@ def run_models(settings: Settings, models: Sequence[str] = MODELS) -> RunFacts:
     return facts
 
 
-def _apply_changes(context: Context, settings: Settings) -> bool:
+def _apply_changes(context: Context, settings: Settings, backfill: bool) -> bool:
     """Plan prod when it is missing or the models changed; auto-applied, as nobody is asked.
 
     Building a plan costs seconds on every run, so it is skipped while the project's files
-    and variables are those of the last plan: prod then already holds these models.
+    and variables are those of the last plan: prod then already holds these models. A group's
+    run plans without backfill: its own run right after fills its models, and the other
+    group's run fills the rest, so the first fresh run does not wait for the quality models.
     """
     project = project_fingerprint(context)
     applied = _plan_stamp(settings)
@@ -143,7 +145,10 @@ def _apply_changes(context: Context, settings: Settings) -> bool:
     plan = context.plan_builder(PROD, skip_tests=True).build()
     planned = plan.has_changes or not _prod_exists(context)
     if planned:
-        context.plan(PROD, no_prompts=True, auto_apply=True)
+        # The models' unit tests run in the test suite, not on the way to the metrics.
+        context.plan(
+            PROD, no_prompts=True, auto_apply=True, skip_tests=True, skip_backfill=not backfill
+        )
         logger.info("applied a plan to %s", PROD)
     applied.write_text(project)
     return planned
