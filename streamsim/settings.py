@@ -266,6 +266,9 @@ class PipelineSettings(Part):
     upkeep_minutes: int = Field(
         default=15, ge=1, le=60, description="Between lake compaction and retention runs."
     )
+    quality_run_minutes: int = Field(
+        default=2, ge=1, le=60, description="Between runs of the data-quality models."
+    )
     freshness_goal_s: int = Field(
         default=60, ge=1, description="Events should be queryable this soon after emission."
     )

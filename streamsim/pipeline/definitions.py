@@ -1,4 +1,9 @@
-"""The Dagster code location: warehouse assets, the job that builds them, the lake sensor.
+"""The Dagster code location: warehouse assets, the jobs that build them, the lake sensor.
+
+Two jobs share the warehouse. The fresh job runs the models behind the metrics on every
+lake-sensor tick; the quality job runs the data-quality models on a slower schedule of its
+own. Both take the warehouse's one-writer lock and both republish the serving copy, so a
+quality run delays a fresh one by at most its own length and never makes it wait a cadence.
 
 Dagster's processes load this module, so it imports only Dagster, SQLMesh and the lake's
 contracts: never Ray or Kafka, which would slow every code-server start and tie the
@@ -36,11 +41,13 @@ from dagster import (
 )
 
 from streamsim.pipeline import warehouse
-from streamsim.pipeline.project import MODELS
+from streamsim.pipeline.project import FRESH_MODELS, MODELS, QUALITY_MODELS
 from streamsim.pipeline.quality_checks import QUALITY_DEPS, QUALITY_DESCRIPTIONS, quality_checks
 from streamsim.pipeline.schedules import (
     freshness_policy,
     lake_upkeep_job,
+    quality_freshness_policy,
+    quality_schedule,
     run_waiting,
     safety_schedule,
     upkeep_schedule,
@@ -51,6 +58,9 @@ logger = logging.getLogger(__name__)
 
 LAKE_FILES = AssetKey(["lake", "event_files"])
 SERVING_COPY = AssetKey(["serving", "warehouse"])
+# dagster.yaml lets one run per value of this tag go at a time, so a fresh run starts (and
+# waits for the writer lock in a warm process) while a quality run is going.
+WRITER_TAG = "streamsim/writer"
 # Read once at load: the sensor's interval, the schedules and the freshness goal come from it.
 _settings = load_settings()
 
@@ -128,34 +138,58 @@ lake_event_files = AssetSpec(
     group_name="lake",
 )
 
-_MODEL_SPECS = [
-    AssetSpec(
-        model_key(model),
-        deps=_MODEL_DEPS[model],
-        description=_MODEL_DESCRIPTIONS[model],
-        group_name="warehouse",
-        kinds={"sqlmesh", "duckdb"},
-        # Nothing is materialised while the lake is still empty.
-        skippable=True,
-        freshness_policy=freshness_policy(_settings.pipeline),
-    )
-    for model in MODELS
-]
+
+def _model_specs(models: tuple[str, ...], group: str, policy: Any) -> list[AssetSpec]:
+    return [
+        AssetSpec(
+            model_key(model),
+            deps=_MODEL_DEPS[model],
+            description=_MODEL_DESCRIPTIONS[model],
+            group_name=group,
+            kinds={"sqlmesh", "duckdb"},
+            # Nothing is materialised while the lake is still empty.
+            skippable=True,
+            freshness_policy=policy,
+        )
+        for model in models
+    ]
 
 
-@multi_asset(specs=_MODEL_SPECS, name="sqlmesh_models", can_subset=False)
-def sqlmesh_models(
-    context: AssetExecutionContext, warehouse_store: WarehouseResource
+def _run_group(
+    context: AssetExecutionContext, store: WarehouseResource, models: tuple[str, ...]
 ) -> Iterator[MaterializeResult]:
-    """Run the SQLMesh project once: SQLMesh itself decides which intervals are missing."""
-    facts = warehouse.run_models(warehouse_store.settings())
+    facts = warehouse.run_models(store.settings(), models)
     if facts.skipped:
         context.log.info("the lake holds no event files yet; nothing to model")
         return
 
     context.log.info("modelled %s lake files in %.2f s", facts.lake_files, facts.duration_s)
-    for model in MODELS:
+    for model in models:
         yield MaterializeResult(asset_key=model_key(model), metadata=_model_metadata(model, facts))
+
+
+@multi_asset(
+    specs=_model_specs(FRESH_MODELS, "warehouse", freshness_policy(_settings.pipeline)),
+    name="fresh_models",
+    can_subset=False,
+)
+def fresh_models(
+    context: AssetExecutionContext, warehouse_store: WarehouseResource
+) -> Iterator[MaterializeResult]:
+    """Run the models behind the metrics: SQLMesh itself decides which intervals are missing."""
+    yield from _run_group(context, warehouse_store, FRESH_MODELS)
+
+
+@multi_asset(
+    specs=_model_specs(QUALITY_MODELS, "quality", quality_freshness_policy(_settings.pipeline)),
+    name="quality_models",
+    can_subset=False,
+)
+def quality_models(
+    context: AssetExecutionContext, warehouse_store: WarehouseResource
+) -> Iterator[MaterializeResult]:
+    """Run the data-quality models over what the fresh models and the lake hold now."""
+    yield from _run_group(context, warehouse_store, QUALITY_MODELS)
 
 
 def _model_metadata(model: str, facts: warehouse.RunFacts) -> dict[str, Any]:
@@ -197,11 +231,19 @@ def serving_copy(warehouse_store: WarehouseResource) -> MaterializeResult:
 
 warehouse_job = define_asset_job(
     "warehouse_job",
-    selection=AssetSelection.assets(*(model_key(model) for model in MODELS), SERVING_COPY),
-    description="Load new lake files into the warehouse, then republish the serving copy.",
+    selection=AssetSelection.assets(*(model_key(model) for model in FRESH_MODELS), SERVING_COPY),
+    description="Load new lake files into the metrics, then republish the serving copy.",
     # The steps run one after the other anyway; one process per run instead of one per step
     # saves a Python start (seconds, on two cores) and about 250 MB while a run is going.
     executor_def=in_process_executor,
+    tags={WRITER_TAG: "fresh"},
+)
+quality_job = define_asset_job(
+    "quality_job",
+    selection=AssetSelection.assets(*(model_key(model) for model in QUALITY_MODELS), SERVING_COPY),
+    description="Judge the messages, republish the serving copy, then run the asset checks.",
+    executor_def=in_process_executor,
+    tags={WRITER_TAG: "quality"},
 )
 
 
@@ -245,12 +287,13 @@ def _settings_of(context: Any) -> Settings:
 asset_checks = quality_checks(_settings_of)
 
 defs = Definitions(
-    assets=[lake_event_files, sqlmesh_models, serving_copy],
+    assets=[lake_event_files, fresh_models, quality_models, serving_copy],
     asset_checks=asset_checks,
-    jobs=[warehouse_job, lake_upkeep_job],
+    jobs=[warehouse_job, quality_job, lake_upkeep_job],
     sensors=[lake_files_sensor],
     schedules=[
         safety_schedule(warehouse_job, _settings.pipeline),
+        quality_schedule(quality_job, _settings.pipeline),
         upkeep_schedule(_settings.pipeline),
     ],
     resources={"warehouse_store": WarehouseResource(state_dir=str(_settings.state))},
@@ -278,7 +321,7 @@ def materialize_all(settings: Settings, instance: DagsterInstance | None = None)
         site_origin=settings.site_origin,
     )
     result = materialize(
-        [lake_event_files, sqlmesh_models, serving_copy, *asset_checks],
+        [lake_event_files, fresh_models, quality_models, serving_copy, *asset_checks],
         resources={"warehouse_store": store},
         instance=instance,
         raise_on_error=False,

@@ -1,10 +1,12 @@
-"""What runs the pipeline on the clock: the safety-net schedule, lake upkeep, freshness goals.
+"""What runs the pipeline on the clock: the safety net, quality runs, lake upkeep, freshness.
 
 The lake sensor starts nearly every warehouse run. A schedule beside it runs the job every
 few minutes anyway, so a missed sensor tick (a daemon restart, a file that kept an old
 time) costs minutes, not a stale warehouse. Lake upkeep (compaction and retention) runs
 as a job of its own on a slower schedule: merging an hour of files takes seconds, which
 would otherwise delay the next warehouse run and the freshness behind it on every run.
+The quality models run on a schedule of their own for the same reason: they judge every
+message against its neighbours, which costs more than the metrics' way through the models.
 """
 
 # No `from __future__ import annotations`: Dagster reads the context's annotation at runtime.
@@ -92,6 +94,32 @@ def safety_schedule(
     return warehouse_safety_schedule
 
 
+def quality_freshness_policy(pipeline: PipelineSettings) -> FreshnessPolicy:
+    """Warn when the quality tables missed two of their scheduled runs, fail at four."""
+    warn = timedelta(minutes=2 * pipeline.quality_run_minutes)
+    return FreshnessPolicy.time_window(fail_window=2 * warn, warn_window=warn)
+
+
+def quality_schedule(
+    target: UnresolvedAssetJobDefinition, pipeline: PipelineSettings
+) -> ScheduleDefinition:
+    """Run the quality job every `pipeline.quality_run_minutes`, never two at once."""
+
+    @schedule(
+        name="quality_schedule",
+        job=target,
+        cron_schedule=every_minutes(pipeline.quality_run_minutes),
+        default_status=DefaultScheduleStatus.RUNNING,
+        description="Judge the messages that landed since the last quality run.",
+    )
+    def quality_run_schedule(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+        if run_in_flight(context.instance, target.name):
+            return SkipReason("a quality run is queued or running already")
+        return RunRequest()
+
+    return quality_run_schedule
+
+
 @op(required_resource_keys={"warehouse_store"})
 def lake_upkeep(context: OpExecutionContext) -> None:
     """Expire old lake partitions and merge quiet ones' files, between warehouse runs."""
@@ -111,7 +139,11 @@ def lake_upkeep(context: OpExecutionContext) -> None:
     )
 
 
-@job(executor_def=in_process_executor, description="Compact and expire lake partitions.")
+@job(
+    executor_def=in_process_executor,
+    description="Compact and expire lake partitions.",
+    tags={"streamsim/writer": "upkeep"},
+)
 def lake_upkeep_job() -> None:
     lake_upkeep()
 

@@ -19,6 +19,7 @@ from dagster import (
 from streamsim.pipeline.definitions import (
     LAKE_FILES,
     SERVING_COPY,
+    WRITER_TAG,
     WarehouseResource,
     defs,
     lake_files_sensor,
@@ -26,7 +27,7 @@ from streamsim.pipeline.definitions import (
 )
 from streamsim.pipeline.expectations import EXPECTATION_NAMES
 from streamsim.pipeline.home import dagster_commands, prepare_dagster_home
-from streamsim.pipeline.project import MODELS
+from streamsim.pipeline.project import FRESH_MODELS, MODELS, QUALITY_MODELS
 from streamsim.pipeline.warehouse import open_context
 from streamsim.settings import Settings
 
@@ -132,7 +133,7 @@ def test_loading_the_code_location_imports_neither_ray_nor_kafka() -> None:
     assert loaded.stdout.strip() == "[]"
 
 
-def test_the_dagster_instance_sends_no_telemetry_runs_one_at_a_time_and_stores_in_state(
+def test_the_dagster_instance_sends_no_telemetry_runs_one_run_per_writer_and_stores_in_state(
     settings: Settings,
 ) -> None:
     home = prepare_dagster_home(settings)
@@ -142,7 +143,11 @@ def test_the_dagster_instance_sends_no_telemetry_runs_one_at_a_time_and_stores_i
         assert not instance.telemetry_enabled
         run_queue = instance.get_concurrency_config().run_queue_config
         assert run_queue is not None
-        assert run_queue.max_concurrent_runs == 1
+        # One run per writer (fresh, quality, upkeep); the warehouse lock orders their writes.
+        assert run_queue.max_concurrent_runs == 3
+        assert run_queue.tag_concurrency_limits == [
+            {"key": WRITER_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+        ]
         assert instance.storage_directory().startswith(str(settings.state))
     finally:
         instance.dispose()
@@ -153,6 +158,27 @@ def test_dagster_listens_on_loopback_at_the_configured_port(settings: Settings) 
 
     assert webserver[webserver.index("--host") + 1] == "127.0.0.1"
     assert webserver[webserver.index("--port") + 1] == str(settings.pipeline.port)
+
+
+def test_the_warehouse_job_builds_the_metrics_without_the_quality_models_or_checks() -> None:
+    job = defs.resolve_job_def("warehouse_job")
+
+    assert job.asset_layer.selected_asset_keys == {
+        *(AssetKey(model.split(".")) for model in FRESH_MODELS),
+        SERVING_COPY,
+    }
+    assert not job.asset_layer.asset_graph.asset_check_keys
+
+
+def test_the_quality_job_builds_the_quality_models_republishes_and_runs_every_check() -> None:
+    job = defs.resolve_job_def("quality_job")
+    checks = {key.name for key in job.asset_layer.asset_graph.asset_check_keys}
+
+    assert job.asset_layer.selected_asset_keys == {
+        *(AssetKey(model.split(".")) for model in QUALITY_MODELS),
+        SERVING_COPY,
+    }
+    assert checks == {*EXPECTATION_NAMES, "fresh", "has_volume"}
 
 
 def test_every_expectation_is_an_asset_check_beside_freshness_and_volume() -> None:

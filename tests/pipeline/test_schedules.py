@@ -21,9 +21,10 @@ from streamsim.pipeline.definitions import (
     SERVING_COPY,
     WarehouseResource,
     defs,
+    quality_job,
     warehouse_job,
 )
-from streamsim.pipeline.project import MODELS
+from streamsim.pipeline.project import FRESH_MODELS, QUALITY_MODELS
 from streamsim.pipeline.schedules import lake_upkeep_job
 from streamsim.settings import Settings, load_settings
 
@@ -63,11 +64,44 @@ def test_the_safety_schedule_skips_while_a_warehouse_run_is_queued_or_going() ->
         assert isinstance(evaluate("warehouse_safety_schedule", instance), RunRequest)
 
 
-def test_every_warehouse_asset_carries_the_freshness_goal() -> None:
+def test_the_quality_schedule_runs_the_quality_job_on_its_own_cadence() -> None:
+    schedule = defs.resolve_schedule_def("quality_schedule")
+
+    assert schedule.job_name == quality_job.name
+    assert schedule.cron_schedule == f"*/{load_settings().pipeline.quality_run_minutes} * * * *"
+    assert schedule.default_status.value == "RUNNING"
+
+
+def test_a_quality_run_going_holds_back_neither_the_warehouse_nor_another_quality_run_queue() -> (
+    None
+):
+    with instance_for_test() as instance:
+        job = defs.resolve_job_def(quality_job.name)
+        run = instance.create_run_for_job(job, status=DagsterRunStatus.STARTED)
+
+        assert isinstance(evaluate("quality_schedule", instance), SkipReason)
+        assert isinstance(evaluate("warehouse_safety_schedule", instance), RunRequest)
+
+        instance.report_run_failed(run)
+        assert isinstance(evaluate("quality_schedule", instance), RunRequest)
+
+
+def test_quality_assets_warn_after_two_missed_quality_runs() -> None:
+    graph = defs.resolve_asset_graph()
+    cadence = timedelta(minutes=load_settings().pipeline.quality_run_minutes)
+
+    for key in [AssetKey(model.split(".")) for model in QUALITY_MODELS]:
+        policy = graph.get(key).freshness_policy
+        assert isinstance(policy, TimeWindowFreshnessPolicy), key
+        assert policy.warn_window is not None
+        assert policy.warn_window.to_timedelta() == 2 * cadence
+
+
+def test_every_fresh_asset_carries_the_freshness_goal() -> None:
     graph = defs.resolve_asset_graph()
     goal = timedelta(seconds=load_settings().pipeline.freshness_goal_s)
 
-    for key in [AssetKey(model.split(".")) for model in MODELS] + [SERVING_COPY]:
+    for key in [AssetKey(model.split(".")) for model in FRESH_MODELS] + [SERVING_COPY]:
         policy = graph.get(key).freshness_policy
         assert isinstance(policy, TimeWindowFreshnessPolicy), key
         assert policy.warn_window is not None

@@ -7,11 +7,15 @@ import subprocess
 import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import duckdb
 import pyarrow.dataset as ds
 import pytest
 
+from sqlmesh import Context
+from streamsim.pipeline import warehouse
+from streamsim.pipeline.project import FRESH_MODELS, QUALITY_MODELS
 from streamsim.pipeline.warehouse import publish_serving_copy, run_models
 from streamsim.settings import Settings
 
@@ -244,3 +248,62 @@ def test_metrics_are_refreshed_on_every_run(settings: Settings, lake: Lake, runs
         run_models(settings)
 
     assert query(settings, "SELECT SUM(events) FROM metrics.events_per_minute") == [(runs,)]
+
+
+def test_a_fresh_run_loads_new_events_into_the_metrics_and_leaves_quality_to_its_own_run(
+    settings: Settings, lake: Lake
+) -> None:
+    lake.write([lake_row("a", offset=1)])
+    run_models(settings)
+    lake.write([lake_row("b", offset=2)])
+
+    fresh = run_models(settings, FRESH_MODELS)
+
+    assert set(fresh.rows) == set(FRESH_MODELS) - {"lake.events"}
+    assert fresh.rows["staging.events"] == 2
+    assert query(settings, "SELECT COUNT(*) FROM quality.messages") == [(1,)]
+
+    quality = run_models(settings, QUALITY_MODELS)
+
+    assert quality.rows["quality.messages"] == 2
+    assert query(settings, "SELECT COUNT(*) FROM quality.messages") == [(2,)]
+
+
+def test_a_run_builds_a_plan_only_when_the_project_changed_since_the_last_one(
+    settings: Settings, lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[str] = []
+    build = Context.plan_builder
+
+    def counted(self: Context, *args: Any, **kwargs: Any) -> Any:
+        built.append("plan")
+        return build(self, *args, **kwargs)
+
+    monkeypatch.setattr(Context, "plan_builder", counted)
+    lake.write([lake_row("a", offset=1)])
+    assert run_models(settings, FRESH_MODELS).planned
+    lake.write([lake_row("b", offset=2)])
+    plans_built = len(built)
+
+    assert not run_models(settings, FRESH_MODELS).planned
+    assert len(built) == plans_built
+
+    monkeypatch.setattr(warehouse, "project_fingerprint", lambda context: "edited models")
+    assert not run_models(settings, FRESH_MODELS).planned  # nothing to apply, but looked
+    assert len(built) == plans_built + 1
+    assert query(settings, "SELECT COUNT(*) FROM staging.events") == [(2,)]
+
+
+def test_the_first_fresh_run_fills_the_metrics_and_the_first_quality_run_the_checks(
+    settings: Settings, lake: Lake
+) -> None:
+    lake.write([lake_row("a", offset=1), lake_row("b", offset=2)])
+
+    run_models(settings, FRESH_MODELS)
+
+    assert query(settings, "SELECT COUNT(*) FROM staging.events") == [(2,)]
+    assert query(settings, "SELECT COUNT(*) FROM quality.messages") == [(0,)]
+
+    run_models(settings, QUALITY_MODELS)
+
+    assert query(settings, "SELECT COUNT(*) FROM quality.messages") == [(2,)]
