@@ -382,9 +382,9 @@ def known_environment_names() -> set[str]:
 def check_config_file() -> None:
     """A config file named on purpose must exist; only the default one may be absent."""
     named = os.environ.get("STREAMSIM_CONFIG")
-    if named and not Path(named).is_file():
+    if named and not Path(named).exists():
         raise StreamsimError(
-            f"STREAMSIM_CONFIG names {named}, which is not a file: no setting was read from it"
+            f"STREAMSIM_CONFIG names {named}, which does not exist: no setting was read from it"
         )
 
 

@@ -24,7 +24,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     state = tmp_path_factory.mktemp("broker")
     with pytest.MonkeyPatch.context() as env:
         env.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
-        env.setenv("STREAMSIM_CONFIG", str(state / "absent.toml"))
+        env.setenv("STREAMSIM_CONFIG", os.devnull)
         kafka = {"port": free_port(), "controller_port": free_port()}
         with running_broker(load_settings(state_dir=state, kafka=kafka)) as settings:
             yield settings.kafka.bootstrap
@@ -36,7 +36,7 @@ def orchestrator_env(state: Path, port: int, **extra: str) -> dict[str, str]:
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     return {
         **env,
-        "STREAMSIM_CONFIG": str(state / "absent.toml"),
+        "STREAMSIM_CONFIG": os.devnull,
         "STREAMSIM_STATE_DIR": str(state),
         "STREAMSIM_ORCHESTRATOR__PORT": str(port),
         "STREAMSIM_USERS__PORT": str(free_port()),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -68,7 +69,7 @@ def test_settings_changed_with_the_cli_survive_a_restart_of_the_process(
 def test_config_get_says_in_one_line_when_the_orchestrator_is_not_running(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("STREAMSIM_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("STREAMSIM_CONFIG", os.devnull)
     monkeypatch.setenv("STREAMSIM_ORCHESTRATOR__PORT", str(free_port()))
 
     assert cli.main(["config", "get"]) == 1
@@ -89,7 +90,7 @@ def test_config_set_shows_a_refusal_in_one_line_and_changes_nothing(
         orchestrators.append(Orchestrator(config, clock, "", lambda _: None, "r1"))
         return orchestrator_app(orchestrators[0])
 
-    monkeypatch.setenv("STREAMSIM_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("STREAMSIM_CONFIG", os.devnull)
     with served_in_thread(make_app) as url:
         monkeypatch.setenv("STREAMSIM_ORCHESTRATOR__PORT", url.rsplit(":", 1)[1])
         refused = cli.main(["config", "set", "error_factor=2"])

@@ -155,7 +155,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     with pytest.MonkeyPatch.context() as env:
         env.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
         env.delenv("RAY_ADDRESS", raising=False)
-        env.setenv("STREAMSIM_CONFIG", str(state / "absent.toml"))
+        env.setenv("STREAMSIM_CONFIG", os.devnull)
         settings = cluster_settings(Path(state), **GROUP)
         with running_cluster(settings):
             yield settings

@@ -34,7 +34,7 @@ def sink_env(settings: Settings, batch_max_events: int) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     env.update(
-        STREAMSIM_CONFIG=str(settings.state / "absent.toml"),
+        STREAMSIM_CONFIG=os.devnull,
         STREAMSIM_STATE_DIR=str(settings.state),
         STREAMSIM_KAFKA__PORT=str(settings.kafka.port),
         STREAMSIM_SINK__BATCH_MAX_EVENTS=str(batch_max_events),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,7 @@ def broker_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settin
     with pytest.MonkeyPatch.context() as env:
         # Neither a cluster named in the environment nor a config file may steer the tests.
         env.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
-        env.setenv("STREAMSIM_CONFIG", str(state / "absent.toml"))
+        env.setenv("STREAMSIM_CONFIG", os.devnull)
         kafka = {"port": free_port(), "controller_port": free_port()}
         with running_broker(load_settings(state_dir=state, kafka=kafka)) as settings:
             yield settings

@@ -64,7 +64,7 @@ def sink(broker_settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMSIM_")}
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     env.update(
-        STREAMSIM_CONFIG=str(state / "absent.toml"),
+        STREAMSIM_CONFIG=os.devnull,
         STREAMSIM_STATE_DIR=str(state),
         STREAMSIM_KAFKA__PORT=str(chosen.kafka.port),
         STREAMSIM_SINK__GROUP_ID=chosen.sink.group_id,

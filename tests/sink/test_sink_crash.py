@@ -25,7 +25,7 @@ def start_sink_process(settings: Settings, log_path: Path) -> subprocess.Popen[b
     env = dict(os.environ)
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     env.update(
-        STREAMSIM_CONFIG=str(settings.state / "absent.toml"),
+        STREAMSIM_CONFIG=os.devnull,
         STREAMSIM_STATE_DIR=str(settings.state),
         STREAMSIM_KAFKA__PORT=str(settings.kafka.port),
         STREAMSIM_SINK__GROUP_ID=settings.sink.group_id,
