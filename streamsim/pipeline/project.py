@@ -58,6 +58,14 @@ def serving_catalog(settings: Settings) -> str:
     return settings.serving_path.stem
 
 
+def site_clock_variables(settings: Settings) -> dict[str, float]:
+    """The run's clock, for staging to read each arrival in site time; speed 0 says the clock
+    is unknown (a sped-up process started outside `streamsim up` has no shared origin)."""
+    if settings.site_origin is None:
+        return {"site_speed": 1.0 if settings.speed == 1 else 0.0, "site_origin_s": 0.0}
+    return {"site_speed": settings.speed, "site_origin_s": settings.site_origin}
+
+
 def sqlmesh_config(settings: Settings) -> Config:
     """One DuckDB gateway on the warehouse file, with the lake's globs as model variables."""
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,6 +87,7 @@ def sqlmesh_config(settings: Settings) -> Config:
             # The catalogue and enums the checks judge by are the users' own.
             "behaviour_model_file": str(settings.users.model_file or ""),
             "heartbeat_s": settings.users.heartbeat_s,
+            **site_clock_variables(settings),
         },
         disable_anonymized_analytics=True,
         cache_dir=str(settings.state / "sqlmesh-cache"),
