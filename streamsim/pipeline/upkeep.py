@@ -152,10 +152,14 @@ def compact_lake(settings: Settings, facts: UpkeepFacts) -> None:
 def partition_start(folder: Path) -> datetime | None:
     """The UTC start of an arrival hour or day, from its folder names."""
     parts = dict(p.split("=", 1) for p in folder.parts if "=" in p)
+    # A lake written before events were filed by arrival has event_date/event_hour (claimed
+    # site) folders: they expire like arrival hours rather than never.
+    parts.setdefault("ingest_date", parts.get("event_date", ""))
+    parts.setdefault("ingest_hour", parts.get("event_hour", ""))
     try:
-        if "ingest_date" in parts and "ingest_hour" in parts:
+        if parts["ingest_hour"]:
             return datetime.fromisoformat(f"{parts['ingest_date']}T{parts['ingest_hour']}:00+00:00")
-        if "ingest_date" in parts:
+        if parts["ingest_date"]:
             return datetime.fromisoformat(f"{parts['ingest_date']}T00:00+00:00")
     except ValueError:
         return None
@@ -178,7 +182,7 @@ def expire_lake(settings: Settings, facts: UpkeepFacts, now: float | None = None
             continue
         if start.year == datetime.max.year:
             continue  # the last day there is (a placeholder's): never past any horizon
-        is_hour = "ingest_hour=" in folder.name
+        is_hour = "_hour=" in folder.name
         if start + (timedelta(hours=1) if is_hour else timedelta(days=1)) <= cutoff:
             _remove_folder(settings, folder)
             facts.partitions_expired.append(str(folder.relative_to(settings.lake_dir)))

@@ -163,6 +163,20 @@ def test_retention_is_site_hours_so_a_faster_run_keeps_fewer_real_hours(tmp_path
     assert not quarantine.exists()
 
 
+def test_event_hour_folders_of_the_old_layout_still_expire(tmp_path: Path) -> None:
+    settings = load_settings(state_dir=tmp_path / "state", lake={"retention_hours": 2})
+    legacy = settings.lake_dir / "events" / "event_date=2026-12-04" / "event_hour=07"
+    legacy.mkdir(parents=True)
+    (legacy / "x.parquet").write_bytes(b"")
+    now = datetime(2026, 12, 4, 10, 30, tzinfo=UTC).timestamp()
+
+    facts = UpkeepFacts()
+    expire_lake(settings, facts, now=now)
+
+    assert facts.partitions_expired == ["events/event_date=2026-12-04/event_hour=07"]
+    assert not legacy.exists()
+
+
 def test_upkeep_leaves_nothing_behind_in_its_work_folder(quick: Settings) -> None:
     lake = Lake(quick)
     lake.write([lake_row("a")])
