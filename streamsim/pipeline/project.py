@@ -29,11 +29,11 @@ MODELS = (
     "staging.events",
     "metrics.events_per_minute",
     "truth.injected_faults",
+    "reference.videos",  # before core.video_views, which reads video lengths
     # The core models and marts of docs/metrics.md.
     *("core.video_views", "core.sessions", "core.streams", "core.servers"),
     *("core.scaling_decisions", "core.server_utilisation"),
     *("metrics.system_per_minute", "metrics.product_by_hour", "metrics.top_videos"),
-    "reference.videos",
     "reference.event_fields",
     "core.settings_timeline",
     "quality.quarantined_messages",
