@@ -4,15 +4,17 @@ The sink judges nothing but whether bytes are a JSON object: every object lands 
 `events/` with its exact text in `body`, so the warehouse can type and check it; anything
 else lands in `quarantine/` with its raw bytes and the reason.
 
-    lake/events/event_date=YYYY-MM-DD/event_hour=HH/<ingested>-<uuid>.parquet
+    lake/events/ingest_date=YYYY-MM-DD/ingest_hour=HH/<ingested>-<uuid>.parquet
     lake/quarantine/ingest_date=YYYY-MM-DD/<ingested>-<uuid>.parquet
     lake/truth/ingest_date=YYYY-MM-DD/<ingested>-<uuid>.parquet
 
 `truth/` holds the simulators' records of the faults they injected (docs/faults.md): kept
 apart from `events/` so that no check can read them by mistake; only scoring does.
 
-`event_date` and `event_hour` come from `emitted_at` (site time, UTC); an event whose
-`emitted_at` cannot be read is filed under the hour the sink received it.
+Every folder is named after when the sink received its rows (real time, UTC), never after
+`emitted_at`: that is the emitter's claim, and a skewed device clock would scatter one batch
+over many folders. So one batch writes one events file, retention and compaction work on
+arrival, and the warehouse judges `emitted_at` against arrival (staging.events).
 """
 
 from __future__ import annotations

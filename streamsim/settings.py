@@ -240,8 +240,10 @@ class LakeSettings(Part):
     retention_hours: int = Field(
         default=7 * 24,
         ge=1,
-        description="Site hours of events the lake keeps; older hour partitions are deleted "
-        "(the warehouse keeps what it loaded).",
+        description="Site hours of history the lake keeps, counted on arrival: a partition "
+        "(events hour, quarantine or truth day, all named by when the sink received them) is "
+        "deleted once it ended retention_hours / speed real hours ago (the warehouse keeps "
+        "what it loaded).",
     )
     compact_quiet_s: float = Field(
         default=300.0,

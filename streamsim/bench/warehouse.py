@@ -139,9 +139,9 @@ def synthetic_events(count: int, ingested: datetime, rng: np.random.Generator) -
 
 
 def write_lake_file(lake_dir: Path, table: pa.Table, written: datetime) -> Path:
-    """One file in the sink's layout and name, for the hour its first event was emitted."""
+    """One file in the sink's layout and name, in the hour it was written (arrival)."""
     hour = written.replace(minute=0, second=0, microsecond=0)
-    folder = lake_dir / EVENTS / f"event_date={hour:%Y-%m-%d}" / f"event_hour={hour:%H}"
+    folder = lake_dir / EVENTS / f"ingest_date={hour:%Y-%m-%d}" / f"ingest_hour={hour:%H}"
     folder.mkdir(parents=True, exist_ok=True)
     stamp = f"{written:%Y%m%dT%H%M%S}{written.microsecond // 1000:03d}Z"
     path = folder / f"{stamp}-{uuid.uuid4().hex}.parquet"

@@ -69,7 +69,7 @@ _settings = load_settings()
 def _core_and_marts_deps() -> dict[str, tuple[AssetKey, ...]]:
     """The core models and marts of docs/metrics.md, each with the models it reads."""
     reads = {
-        "core.video_views": ("staging.events",),
+        "core.video_views": ("staging.events", "reference.videos"),
         "core.sessions": ("staging.events", "core.video_views"),
         "core.streams": ("staging.events",),
         "core.servers": ("staging.events",),

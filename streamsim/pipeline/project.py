@@ -29,6 +29,7 @@ FRESH_MODELS = (
     "lake.events",
     "staging.events",
     "metrics.events_per_minute",
+    "reference.videos",  # before core.video_views, which reads video lengths
     # The core models and marts of docs/metrics.md.
     *("core.video_views", "core.sessions", "core.streams", "core.servers"),
     *("core.scaling_decisions", "core.server_utilisation"),
@@ -39,7 +40,6 @@ FRESH_MODELS = (
 # message, cost more per run, and run on a cadence of their own (PipelineSettings).
 QUALITY_MODELS = (
     "truth.injected_faults",
-    "reference.videos",
     "reference.event_fields",
     "quality.quarantined_messages",
     "quality.messages",
@@ -65,6 +65,14 @@ def serving_catalog(settings: Settings) -> str:
     return settings.serving_path.stem
 
 
+def site_clock_variables(settings: Settings) -> dict[str, float]:
+    """The run's clock, for staging to read each arrival in site time; speed 0 says the clock
+    is unknown (a sped-up process started outside `streamsim up` has no shared origin)."""
+    if settings.site_origin is None:
+        return {"site_speed": 1.0 if settings.speed == 1 else 0.0, "site_origin_s": 0.0}
+    return {"site_speed": settings.speed, "site_origin_s": settings.site_origin}
+
+
 def sqlmesh_config(settings: Settings) -> Config:
     """One DuckDB gateway on the warehouse file, with the lake's globs as model variables."""
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,6 +94,7 @@ def sqlmesh_config(settings: Settings) -> Config:
             # The catalogue and enums the checks judge by are the users' own.
             "behaviour_model_file": str(settings.users.model_file or ""),
             "heartbeat_s": settings.users.heartbeat_s,
+            **site_clock_variables(settings),
         },
         disable_anonymized_analytics=True,
         cache_dir=str(settings.state / "sqlmesh-cache"),

@@ -29,9 +29,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from streamsim.clock import SiteClock
 from streamsim.durable import fsync_directory
-from streamsim.lake import EVENTS, lake_write_lock
+from streamsim.lake import lake_write_lock
 from streamsim.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -151,41 +150,40 @@ def compact_lake(settings: Settings, facts: UpkeepFacts) -> None:
 
 
 def partition_start(folder: Path) -> datetime | None:
-    """The UTC start of an event hour or an ingest day, from its folder names."""
+    """The UTC start of an arrival hour or day, from its folder names."""
     parts = dict(p.split("=", 1) for p in folder.parts if "=" in p)
+    # A lake written before events were filed by arrival has event_date/event_hour (claimed
+    # site) folders: they expire like arrival hours rather than never.
+    parts.setdefault("ingest_date", parts.get("event_date", ""))
+    parts.setdefault("ingest_hour", parts.get("event_hour", ""))
     try:
-        if "event_date" in parts and "event_hour" in parts:
-            return datetime.fromisoformat(f"{parts['event_date']}T{parts['event_hour']}:00+00:00")
-        if "ingest_date" in parts:
+        if parts["ingest_hour"]:
+            return datetime.fromisoformat(f"{parts['ingest_date']}T{parts['ingest_hour']}:00+00:00")
+        if parts["ingest_date"]:
             return datetime.fromisoformat(f"{parts['ingest_date']}T00:00+00:00")
     except ValueError:
         return None
     return None
 
 
-def expiry_cutoffs(settings: Settings, now: float) -> tuple[datetime, datetime]:
-    """Event hours are site time; ingest days are real time: the same span in each clock."""
-    keep = timedelta(hours=settings.lake.retention_hours)
-    clock = SiteClock.for_run(settings.speed, settings.site_origin)
-    site_now = clock.origin + (now - clock.origin) * clock.speed
-    return (
-        datetime.fromtimestamp(site_now, UTC) - keep,
-        datetime.fromtimestamp(now, UTC) - keep / settings.speed,
-    )
+def expiry_cutoff(settings: Settings, now: float) -> datetime:
+    """Every partition is named by arrival (real time); the retention is site hours, so it
+    spans `retention_hours / speed` real hours: a faster run keeps less real time."""
+    keep = timedelta(hours=settings.lake.retention_hours) / settings.speed
+    return datetime.fromtimestamp(now, UTC) - keep
 
 
 def expire_lake(settings: Settings, facts: UpkeepFacts, now: float | None = None) -> None:
     """Delete partitions that ended before the retention horizon, whole folder at a time."""
-    site_cutoff, real_cutoff = expiry_cutoffs(settings, time.time() if now is None else now)
+    cutoff = expiry_cutoff(settings, time.time() if now is None else now)
     for folder in list(partition_folders(settings.lake_dir)):
         start = partition_start(folder)
         if start is None:
             continue
-        is_event_hour = folder.is_relative_to(settings.lake_dir / EVENTS)
         if start.year == datetime.max.year:
             continue  # the last day there is (a placeholder's): never past any horizon
-        end = start + (timedelta(hours=1) if is_event_hour else timedelta(days=1))
-        if end <= (site_cutoff if is_event_hour else real_cutoff):
+        is_hour = "_hour=" in folder.name
+        if start + (timedelta(hours=1) if is_hour else timedelta(days=1)) <= cutoff:
             _remove_folder(settings, folder)
             facts.partitions_expired.append(str(folder.relative_to(settings.lake_dir)))
 

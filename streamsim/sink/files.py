@@ -41,7 +41,15 @@ STALE_TEMP_S = 15 * 60
 
 
 def event_folder(lake_dir: Path, hour: datetime) -> Path:
-    return lake_dir / EVENTS / f"event_date={hour:%Y-%m-%d}" / f"event_hour={hour:%H}"
+    """Events are filed by the hour they arrived, not the hour their emitter claims: a
+    device's clock can be off by a day, and a batch must stay one file, not one per claim."""
+    return lake_dir / EVENTS / f"ingest_date={hour:%Y-%m-%d}" / f"ingest_hour={hour:%H}"
+
+
+def arrival_hour(ingested_ms: int) -> datetime:
+    """The UTC hour (real time) in which the sink received a row."""
+    arrived = datetime.fromtimestamp(ingested_ms / 1000, UTC)
+    return arrived.replace(minute=0, second=0, microsecond=0)
 
 
 def quarantine_folder(lake_dir: Path, ingest_date: str) -> Path:
@@ -129,11 +137,12 @@ def write_rows(
     quarantined: Sequence[QuarantineRow],
     truth: Sequence[TruthRow] = (),
 ) -> list[Path]:
-    """Write one file per lake partition that the rows touch; returns the files written."""
+    """Write one file per lake partition that the rows touch (one for the events of a batch,
+    two when it straddles an hour); returns the files written."""
     now = datetime.now(UTC)
     by_hour: defaultdict[datetime, list[EventRow]] = defaultdict(list)
     for event in events:
-        by_hour[event.hour].append(event)
+        by_hour[arrival_hour(event.ingested_ms)].append(event)
     by_date: defaultdict[str, list[QuarantineRow]] = defaultdict(list)
     for row in quarantined:
         by_date[_ingest_date(row.ingested_ms)].append(row)
@@ -160,7 +169,7 @@ def write_rows(
 
 
 def _ingest_date(ingested_ms: int) -> str:
-    return f"{datetime.fromtimestamp(ingested_ms / 1000, UTC):%Y-%m-%d}"
+    return f"{arrival_hour(ingested_ms):%Y-%m-%d}"
 
 
 def remove_stale_temporaries(lake_dir: Path) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -48,7 +48,6 @@ class EventRow:
     message: Message
     envelope: tuple[str | None, ...]
     body: str
-    hour: datetime
     ingested_ms: int
 
     @property
@@ -73,7 +72,6 @@ class QuarantineRow:
 
 
 _EVENT_TYPE_INDEX = ENVELOPE_TEXT_FIELDS.index("event_type")
-_EMITTED_AT_INDEX = ENVELOPE_TEXT_FIELDS.index("emitted_at")
 
 
 class _NotJson(ValueError):
@@ -111,22 +109,6 @@ def envelope_text(value: object) -> str | None:
         return json.dumps(value)
 
 
-def partition_hour(emitted_at: str | None, ingested_at: datetime) -> datetime:
-    """The UTC hour an event is filed under: when it was emitted, else when it arrived.
-
-    A time without a zone is not trusted, because the wire format always carries one.
-    """
-    moment = ingested_at
-    if emitted_at is not None:
-        try:
-            parsed = datetime.fromisoformat(emitted_at)
-            if parsed.tzinfo is not None:
-                moment = parsed.astimezone(UTC)
-        except (ValueError, OverflowError):
-            pass
-    return moment.replace(minute=0, second=0, microsecond=0)
-
-
 def classify(message: Message, ingested_at: datetime) -> EventRow | TruthRow | QuarantineRow:
     """Turn one message into the row that lands in the lake; never raises on bad bytes."""
     ingested_ms = int(ingested_at.timestamp() * 1000)
@@ -140,8 +122,7 @@ def classify(message: Message, ingested_at: datetime) -> EventRow | TruthRow | Q
         return QuarantineRow(message, QuarantineReason.NOT_UNICODE, ingested_ms)
     if names is TRUTH_TEXT_FIELDS:
         return TruthRow(message, columns, ingested_ms)
-    hour = partition_hour(columns[_EMITTED_AT_INDEX], ingested_at)
-    return EventRow(message, columns, text, hour, ingested_ms)
+    return EventRow(message, columns, text, ingested_ms)
 
 
 def read_object(value: bytes | None) -> tuple[str, dict[str, Any]] | QuarantineReason:

@@ -65,7 +65,9 @@ class Lake:
     settings: Settings
 
     def write(self, rows: Iterable[dict[str, Any]], hour: str = "10") -> Path:
-        folder = self.settings.lake_dir / "events" / "event_date=2026-12-04" / f"event_hour={hour}"
+        folder = (
+            self.settings.lake_dir / "events" / "ingest_date=2026-12-04" / f"ingest_hour={hour}"
+        )
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4()}.parquet"
         temp = final.with_suffix(".tmp")

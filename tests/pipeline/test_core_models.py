@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import duckdb
 import pytest
 
@@ -20,8 +22,12 @@ def query(settings: Settings, sql: str) -> list[tuple[object, ...]]:
         return db.execute(sql).fetchall()
 
 
+# The session happened a minute ago: staging counts only events emitted near their arrival.
+SESSION_MINUTE = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+
+
 def at(second: int) -> str:
-    return f"2026-12-04T10:00:{second:02d}.000Z"
+    return f"{SESSION_MINUTE:%Y-%m-%dT%H:%M}:{second:02d}.000Z"
 
 
 @pytest.mark.slow  # three SQLMesh runs: about 40 s alone, longer on a busy machine

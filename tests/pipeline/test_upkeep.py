@@ -131,33 +131,50 @@ def test_retention_removes_only_partitions_that_ended_before_the_horizon(tmp_pat
 
     # 10:30 minus 2 hours is 08:30: hours ending by then go, 08:00-09:00 still overlaps.
     assert sorted(facts.partitions_expired) == [
-        "events/event_date=2026-12-04/event_hour=06",
-        "events/event_date=2026-12-04/event_hour=07",
+        "events/ingest_date=2026-12-04/ingest_hour=06",
+        "events/ingest_date=2026-12-04/ingest_hour=07",
         "quarantine/ingest_date=2026-12-03",
     ]
     hours = sorted(p.parent.name for p in files_in(settings))
-    assert hours == ["event_hour=08", "event_hour=09", "event_hour=10"]
+    assert hours == ["ingest_hour=08", "ingest_hour=09", "ingest_hour=10"]
     assert sorted(p.name for p in quarantine.iterdir()) == [
         "ingest_date=2026-12-04",
         "ingest_date=9999-12-31",
     ]
 
 
-def test_retention_counts_event_hours_in_site_time(tmp_path: Path) -> None:
-    real_now = datetime(2026, 12, 4, 10, 0, tzinfo=UTC).timestamp()
+def test_retention_is_site_hours_so_a_faster_run_keeps_fewer_real_hours(tmp_path: Path) -> None:
+    real_now = datetime(2026, 12, 4, 10, 30, tzinfo=UTC).timestamp()
     settings = load_settings(
         state_dir=tmp_path / "state",
         speed=10.0,
-        site_origin=real_now - 3600,  # an hour of real time: ten hours of site time
-        lake={"retention_hours": 5},
+        lake={"retention_hours": 5},  # half an hour of real time at speed 10
     )
     lake = Lake(settings)
-    lake.write([lake_row("old")], hour="13")  # site now is 19:00, so 14:00 is the horizon
-    lake.write([lake_row("kept")], hour="14")
+    lake.write([lake_row("old")], hour="09")  # arrived 09:00-10:00, before 10:00 (the horizon)
+    lake.write([lake_row("kept")], hour="10")
+    quarantine = settings.lake_dir / "quarantine" / "ingest_date=2026-12-03"
+    quarantine.mkdir(parents=True)
+    (quarantine / "x.parquet").write_bytes(b"")
 
     expire_lake(settings, UpkeepFacts(), now=real_now)
 
-    assert [p.parent.name for p in files_in(settings)] == ["event_hour=14"]
+    assert [p.parent.name for p in files_in(settings)] == ["ingest_hour=10"]
+    assert not quarantine.exists()
+
+
+def test_event_hour_folders_of_the_old_layout_still_expire(tmp_path: Path) -> None:
+    settings = load_settings(state_dir=tmp_path / "state", lake={"retention_hours": 2})
+    legacy = settings.lake_dir / "events" / "event_date=2026-12-04" / "event_hour=07"
+    legacy.mkdir(parents=True)
+    (legacy / "x.parquet").write_bytes(b"")
+    now = datetime(2026, 12, 4, 10, 30, tzinfo=UTC).timestamp()
+
+    facts = UpkeepFacts()
+    expire_lake(settings, facts, now=now)
+
+    assert facts.partitions_expired == ["events/event_date=2026-12-04/event_hour=07"]
+    assert not legacy.exists()
 
 
 def test_upkeep_leaves_nothing_behind_in_its_work_folder(quick: Settings) -> None:

@@ -34,24 +34,41 @@ def garbage(offset: int, value: bytes | None) -> QuarantineRow:
     return made
 
 
-def test_rows_land_in_one_file_per_hour_and_one_per_quarantine_day(tmp_path: Path) -> None:
+def test_a_batch_lands_in_one_file_for_its_arrival_hour_whatever_the_emitters_claim(
+    tmp_path: Path,
+) -> None:
     events = [
         event(0, "2026-12-01T09:10:00Z"),
-        event(1, "2026-12-01T09:50:00Z"),
-        event(2, "2026-11-30T23:59:59.999Z"),
+        event(1, "2026-12-02T13:50:00Z"),  # a clock a day ahead
+        event(2, "2026-11-30T23:59:59.999Z"),  # a clock a day behind
+        event(3, "not a time"),
     ]
-    quarantined = [garbage(3, b"\xff"), garbage(4, None)]
+    quarantined = [garbage(4, b"\xff"), garbage(5, None)]
 
     written = files.write_rows(tmp_path, events, quarantined)
 
     relative = sorted(str(path.parent.relative_to(tmp_path)) for path in written)
     assert relative == [
-        "events/event_date=2026-11-30/event_hour=23",
-        "events/event_date=2026-12-01/event_hour=09",
+        "events/ingest_date=2026-12-01/ingest_hour=14",
         "quarantine/ingest_date=2026-12-01",
     ]
+    assert pq.read_table(written[0]).num_rows == 4
     assert all(path.suffix == ".parquet" for path in written)
     assert list(tmp_path.rglob(f"*{files.TEMP_SUFFIX}")) == []
+
+
+def test_a_batch_that_straddles_an_hour_lands_in_one_file_per_arrival_hour(
+    tmp_path: Path,
+) -> None:
+    late = classify(
+        Message("streamsim.user-events", 1, 9, b"k", b'{"event_id": "e9"}'),
+        datetime(2026, 12, 1, 15, 0, 1, tzinfo=UTC),
+    )
+    assert isinstance(late, EventRow)
+
+    written = files.write_rows(tmp_path, [event(0, "2026-12-01T15:00:00Z"), late], [])
+
+    assert sorted(path.parent.name for path in written) == ["ingest_hour=14", "ingest_hour=15"]
 
 
 def test_files_hold_the_lake_schemas_and_the_exact_bytes(tmp_path: Path) -> None:
@@ -92,7 +109,7 @@ def test_a_failed_write_leaves_neither_a_parquet_file_nor_a_temporary(
 
 
 def test_only_old_temporaries_are_cleared_at_start(tmp_path: Path) -> None:
-    folder = tmp_path / "events" / "event_date=2026-12-01" / "event_hour=09"
+    folder = tmp_path / "events" / "ingest_date=2026-12-01" / "ingest_hour=09"
     folder.mkdir(parents=True)
     old = folder / f".old.parquet{files.TEMP_SUFFIX}"
     fresh = folder / f".fresh.parquet{files.TEMP_SUFFIX}"

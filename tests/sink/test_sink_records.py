@@ -17,11 +17,9 @@ from streamsim.sink.records import (
     QuarantineRow,
     TruthRow,
     classify,
-    partition_hour,
 )
 
 INGESTED = datetime(2026, 12, 1, 14, 37, 5, tzinfo=UTC)
-INGEST_HOUR = datetime(2026, 12, 1, 14, tzinfo=UTC)
 
 
 def message(value: bytes | None) -> Message:
@@ -62,7 +60,6 @@ def test_a_json_object_becomes_an_event_with_its_exact_text_as_body() -> None:
         "user_id": "u1",
         "session_id": "s1",
     }
-    assert row.hour == datetime(2026, 11, 30, 23, tzinfo=UTC)
     assert row.event_type == "heartbeat"
     assert row.ingested_ms == int(INGESTED.timestamp() * 1000)
 
@@ -126,33 +123,9 @@ def test_anything_but_a_json_object_is_quarantined_with_its_reason(
     assert row.message.key == b"session-1"
 
 
-@pytest.mark.parametrize(
-    ("emitted_at", "hour"),
-    [
-        ("2026-12-01T09:59:59.999Z", datetime(2026, 12, 1, 9, tzinfo=UTC)),
-        ("2026-12-02T01:30:00+02:00", datetime(2026, 12, 1, 23, tzinfo=UTC)),
-        ("1999-01-01T00:00:00Z", datetime(1999, 1, 1, 0, tzinfo=UTC)),
-    ],
-)
-def test_events_are_filed_under_the_utc_hour_they_were_emitted(
-    emitted_at: str, hour: datetime
-) -> None:
-    assert partition_hour(emitted_at, INGESTED) == hour
-
-
-@pytest.mark.parametrize(
-    "emitted_at", [None, "yesterday", "2026-12-01T10:00:00", "2026-13-01T10:00:00Z", "17", ""]
-)
-def test_events_whose_emitted_at_cannot_be_read_are_filed_under_the_ingest_hour(
-    emitted_at: str | None,
-) -> None:
-    assert partition_hour(emitted_at, INGESTED) == INGEST_HOUR
-
-
-def test_an_event_with_a_numeric_emitted_at_lands_in_the_ingest_hour() -> None:
+def test_an_event_with_a_numeric_emitted_at_keeps_it_as_text() -> None:
     row = as_event(b'{"event_id": "e1", "emitted_at": 1764600000}')
     assert envelope(row)["emitted_at"] == "1764600000"
-    assert row.hour == INGEST_HOUR
 
 
 def test_json_that_spells_a_lone_surrogate_is_quarantined_and_the_batch_still_writes(

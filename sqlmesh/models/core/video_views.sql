@@ -32,8 +32,8 @@ MODEL (
     ended_at = 'Site time of the event that ended the view (video_ended, video_skipped or playback_abandoned); NULL while it is still open.',
     outcome = 'How the view ended: ended (played to the end), skipped (left before the end), lost (its stream was lost and no server took it back in time), exited_before_start; NULL while open.',
     completed = 'TRUE when the play reached the end of the video (video_ended).',
-    watch_time_s = 'Seconds of video played: the sum, over each stretch of play, of the position reached minus the position the stretch began at (seeks and pauses excluded). 0 when not started.',
-    furthest_position_s = 'The furthest position the viewer was seen at, in seconds.',
+    watch_time_s = 'Seconds of video played: the sum, over each stretch of play, of the position reached minus the position the stretch began at (seeks and pauses excluded). A stretch bounded by a position off the video (below 0, beyond its length + 1 s), or running backwards, counts nothing. 0 when not started.',
+    furthest_position_s = 'The furthest position the viewer was seen at, in seconds (positions off the video not read).',
     pauses = 'Pauses during the play.',
     seeks = 'Seeks during the play.',
     seeks_forward = 'Seeks forward.',
@@ -87,17 +87,29 @@ WITH touched AS (
     2
 ), view_events AS (
   SELECT
-    *,
+    n.*,
     ROW_NUMBER() OVER view_order AS seq,
-    event_type IN ('video_ended', 'video_skipped', 'playback_abandoned') AS is_terminal,
-    /* Positions where a stretch of play meets this event, and where it leaves it. */
-    CASE WHEN event_type = 'playback_seeked' THEN from_s ELSE position_s END AS position_in,
-    CASE WHEN event_type = 'playback_seeked' THEN to_s ELSE position_s END AS position_out,
-    event_type IN ('playback_started', 'playback_resumed', 'heartbeat', 'playback_seeked') AS plays_on
-  FROM numbered
+    n.event_type IN ('video_ended', 'video_skipped', 'playback_abandoned') AS is_terminal,
+    /* Positions where a stretch of play meets this event, and where it leaves it; a position
+       outside the video (below 0, beyond its length + 1 s) is a broken player's and is not
+       read, so neither stretch it bounds counts. */
+    CASE
+      WHEN n.event_type = 'playback_seeked'
+      THEN @position_on_video(n.from_s, r.duration_s)
+      ELSE @position_on_video(n.position_s, r.duration_s)
+    END AS position_in,
+    CASE
+      WHEN n.event_type = 'playback_seeked'
+      THEN @position_on_video(n.to_s, r.duration_s)
+      ELSE @position_on_video(n.position_s, r.duration_s)
+    END AS position_out,
+    n.event_type IN ('playback_started', 'playback_resumed', 'heartbeat', 'playback_seeked') AS plays_on
+  FROM numbered AS n
+  LEFT JOIN reference.videos AS r
+    ON n.video_id = r.video_id
   WHERE
-    view_number > 0
-    AND event_type NOT IN ('session_started', 'session_ended', 'page_viewed')
+    n.view_number > 0
+    AND n.event_type NOT IN ('session_started', 'session_ended', 'page_viewed')
   WINDOW view_order AS (
     PARTITION BY run_id, session_id, view_number
     ORDER BY emitted_at, kafka_offset
@@ -106,8 +118,10 @@ WITH touched AS (
   /* Nothing after the event that ended the view belongs to it. */
   SELECT
     *,
+    /* A stretch that runs backwards lost the seek between its ends: it counts nothing. */
     CASE
       WHEN LAG(plays_on) OVER view_order
+      AND position_in >= LAG(position_out) OVER view_order
       THEN position_in - LAG(position_out) OVER view_order
     END AS played_s
   FROM view_events
@@ -137,7 +151,7 @@ WITH touched AS (
     ARG_MIN(reason, seq) FILTER (WHERE event_type = 'playback_abandoned') AS abandon_reason,
     MIN(emitted_at) FILTER (WHERE is_terminal) AS ended_at,
     COALESCE(SUM(played_s), 0) AS watch_time_s,
-    MAX(GREATEST(position_s, from_s, to_s)) AS furthest_position_s,
+    MAX(GREATEST(position_in, position_out)) AS furthest_position_s,
     COUNT(*) FILTER (WHERE event_type = 'playback_paused') AS pauses,
     COUNT(*) FILTER (WHERE event_type = 'playback_seeked') AS seeks,
     COUNT(*) FILTER (WHERE event_type = 'playback_seeked' AND direction = 'forward') AS seeks_forward,

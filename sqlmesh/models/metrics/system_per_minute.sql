@@ -2,8 +2,8 @@
 MODEL (
   name metrics.system_per_minute,
   /* Windows follow ingestion. A window touches, per run, the minutes from the earliest minute
-     of its events to the latest minute known for the run; those are rebuilt whole from the
-     core models (only rows overlapping them are read) and upserted. */
+     of its counted events to the latest minute known for the run (@minute_ranges); those are
+     rebuilt whole from the core models (only rows overlapping them are read) and upserted. */
   kind INCREMENTAL_BY_UNIQUE_KEY (
     unique_key (run_id, minute)
   ),
@@ -29,34 +29,8 @@ MODEL (
   )
 );
 
-WITH new_minutes AS (
-  SELECT
-    run_id,
-    MIN(DATE_TRUNC('minute', emitted_at)) AS first_minute,
-    MAX(DATE_TRUNC('minute', emitted_at)) AS last_minute
-  FROM staging.events
-  WHERE
-    ingested_at BETWEEN @start_ts::TIMESTAMP - INTERVAL (@VAR('late_file_grace_minutes', 10)) MINUTE
-    AND @end_ts::TIMESTAMP
-    AND envelope_valid
-    AND source IN ('user', 'server')
-  GROUP BY
-    1
-), known AS (
-  SELECT
-    run_id,
-    MAX(minute) AS last_minute
-  FROM @this_model
-  GROUP BY
-    1
-), ranges AS (
-  SELECT
-    n.run_id,
-    n.first_minute,
-    GREATEST(n.last_minute, COALESCE(k.last_minute, n.last_minute)) AS last_minute
-  FROM new_minutes AS n
-  LEFT JOIN known AS k
-    ON n.run_id = k.run_id
+WITH ranges AS (
+  @minute_ranges(('user', 'server'), @start_ts, @end_ts, @this_model)
 ), minutes AS (
   SELECT
     run_id,

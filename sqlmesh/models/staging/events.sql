@@ -23,7 +23,7 @@ MODEL (
     run_id = 'Simulation run that emitted the event.',
     user_id = 'Simulated user; NULL for server life and orchestrator events.',
     session_id = 'Browser session; NULL for server life and orchestrator events.',
-    envelope_valid = 'TRUE when the envelope is fit to count (the rule core models filter on): the body is a JSON object; event_id a non-blank string; schema_version the JSON integer 1; emitted_at a string that reads as an ISO 8601 time; run_id a string; source one of user, server, orchestrator and event_type one of the types that source sends; for user events user_id and session_id non-blank strings. Body fields are not judged here (the quality checks do that).',
+    envelope_valid = 'TRUE when the envelope is fit to count (the rule core models filter on): the body is a JSON object; event_id a non-blank string; schema_version the JSON integer 1; emitted_at a string that reads as an ISO 8601 time and is timely; run_id a string; source one of user, server, orchestrator and event_type one of the types that source sends; for user events user_id and session_id non-blank strings. Body fields are not judged here (the quality checks do that).',
     video_id = 'Video the event is about (text).',
     position_s = 'Playback position in seconds, when sent as a JSON number.',
     from_s = 'playback_seeked, stream_seeked: position before the seek, in seconds.',
@@ -60,7 +60,10 @@ MODEL (
     topic = 'Kafka topic the event was read from.',
     kafka_partition = 'Kafka partition the event was read from.',
     kafka_offset = 'Offset of the event in its Kafka partition.',
-    ingested_at = 'Real UTC time at which the sink wrote the first copy of the event.'
+    ingested_at = 'Real UTC time at which the sink wrote the first copy of the event.',
+    arrived_site_at = 'Site time (UTC) at which the event arrived: ingested_at read on the run''s clock (variables site_speed, site_origin_s); NULL when that clock is unknown (site_speed 0).',
+    emitted_lead_s = 'Site seconds by which emitted_at is later than arrived_site_at: about minus the sink''s lag for a true clock, hours either way for a skewed one.',
+    timely = 'TRUE when emitted_at is within timely_counted_s (1800) site seconds of arrived_site_at either way, or the run''s clock is unknown; FALSE when outside; NULL when emitted_at does not read. Part of envelope_valid, so skewed events never reach core models or marts.'
   )
 );
 
@@ -98,7 +101,19 @@ WITH window_rows AS (
     topic,
     kafka_partition,
     kafka_offset,
-    ingested_at
+    ingested_at,
+    /* The run's clock is exact (every process of a run shares speed and origin), so the
+       only gap between a true emitted_at and arrival is the sink's lag. */
+    CASE
+      WHEN @VAR('site_speed', 1.0) > 0
+      THEN MAKE_TIMESTAMP(
+        (
+          (
+            @VAR('site_origin_s', 0.0) + (EPOCH(ingested_at) - @VAR('site_origin_s', 0.0)) * @VAR('site_speed', 1.0)
+          ) * 1000000
+        )::BIGINT
+      )
+    END AS arrived_site_at
   FROM window_rows
 ), first_copies AS (
   SELECT
@@ -109,6 +124,18 @@ WITH window_rows AS (
       PARTITION BY event_key
       ORDER BY ingested_at, topic, kafka_partition, kafka_offset
     ) = 1
+), judged AS (
+  SELECT
+    *,
+    ROUND(EPOCH(emitted_at) - EPOCH(arrived_site_at), 3) AS emitted_lead_s,
+    CASE
+      WHEN emitted_at IS NULL
+      THEN NULL
+      WHEN arrived_site_at IS NULL
+      THEN TRUE
+      ELSE ABS(EPOCH(emitted_at) - EPOCH(arrived_site_at)) <= @VAR('timely_counted_s', 1800)
+    END AS timely
+  FROM first_copies
 )
 SELECT
   event_key::TEXT AS event_key,
@@ -127,7 +154,7 @@ SELECT
     AND JSON_TYPE(body_json, '$.schema_version') IN ('BIGINT', 'UBIGINT')
     AND schema_version = 1
     AND JSON_TYPE(body_json, '$.emitted_at') = 'VARCHAR'
-    AND NOT emitted_at IS NULL
+    AND timely
     AND JSON_TYPE(body_json, '$.run_id') = 'VARCHAR'
     AND CASE source
       WHEN 'user'
@@ -180,8 +207,11 @@ SELECT
   topic::TEXT AS topic,
   kafka_partition::INT AS kafka_partition,
   kafka_offset::BIGINT AS kafka_offset,
-  ingested_at::TIMESTAMP AS ingested_at
-FROM first_copies
+  ingested_at::TIMESTAMP AS ingested_at,
+  arrived_site_at::TIMESTAMP AS arrived_site_at,
+  emitted_lead_s::DOUBLE AS emitted_lead_s,
+  timely::BOOLEAN AS timely
+FROM judged
 /* Keep the first copy: a duplicate arriving in a later run never replaces it. */
 WHERE
   NOT event_key IN (
