@@ -217,7 +217,9 @@ def test_a_named_config_file_that_is_missing_is_an_error_not_defaults(
 ) -> None:
     monkeypatch.setenv("STREAMSIM_CONFIG", str(tmp_path / "typo.toml"))
 
-    with pytest.raises(StreamsimError, match=r"STREAMSIM_CONFIG names .*typo\.toml, which does not exist"):
+    with pytest.raises(
+        StreamsimError, match=r"STREAMSIM_CONFIG names .*typo\.toml, which does not exist"
+    ):
         load_settings()
 
 
