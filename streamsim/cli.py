@@ -63,6 +63,9 @@ def accept_state_dir_after_the_command(
         command.add_argument(
             "--state-dir", type=Path, default=argparse.SUPPRESS, help=STATE_DIR_HELP
         )
+        for action in command._actions:  # `config get`, `config set` and the benchmarks
+            if isinstance(action, argparse._SubParsersAction):
+                accept_state_dir_after_the_command(action)
 
 
 def add_bench_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

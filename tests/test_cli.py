@@ -170,3 +170,33 @@ def test_the_state_folder_may_be_given_before_or_after_the_command(
     from streamsim.cli import parser
 
     assert parser(with_benchmarks=False).parse_args(argv).state_dir == state_dir
+
+
+def test_config_takes_the_state_folder_after_its_action_too() -> None:
+    from streamsim.cli import parser
+
+    args = parser(with_benchmarks=False).parse_args(["config", "get", "--state-dir", "after"])
+
+    assert args.state_dir == Path("after")
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "refusal"),
+    [
+        ("--error-factor", "2", "--error-factor must be from 0 to 1"),
+        ("--duration", "0", "--duration must be a positive number"),
+        ("--max-rate", "-1", "--max-rate must be 0 or more"),
+        ("--keep", __file__, "is not a folder"),
+    ],
+)
+def test_bench_quality_refuses_bad_options_before_starting_a_stack(
+    option: str, value: str, refusal: str
+) -> None:
+    from streamsim.bench.quality import check_options
+    from streamsim.cli import parser
+    from streamsim.errors import StreamsimError
+
+    args = parser().parse_args(["bench", "quality", option, value])
+
+    with pytest.raises(StreamsimError, match=refusal):
+        check_options(args)

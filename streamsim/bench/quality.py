@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from streamsim.errors import StreamsimError
 from streamsim.pipeline.score import score
 from streamsim.settings import load_settings
 from streamsim.stack.processes import free_port
@@ -77,14 +78,41 @@ def run_stack(state: Path, env: dict[str, str], duration_s: float, speed: float)
         command, env=env, capture_output=True, text=True, timeout=duration_s + 600
     )
     if done.returncode != 0:
-        raise RuntimeError(f"streamsim up failed ({done.returncode}):\n{done.stdout[-4000:]}")
+        # `up` says what went wrong on stderr, in one line; its last output says how far it got.
+        said = "\n".join([*done.stdout.splitlines()[-15:], *done.stderr.splitlines()[-15:]])
+        raise StreamsimError(
+            f"the measured run failed (streamsim up exited {done.returncode}); its last words:"
+            f"\n{said}\nits logs are in {state / 'logs'} (keep them with --keep DIR)"
+        )
     return done.stdout
 
 
+def check_options(options: argparse.Namespace) -> None:
+    """Refuse what `up` would refuse only after a minute of starting the stack."""
+    if not 0 <= options.error_factor <= 1:
+        raise StreamsimError(f"--error-factor must be from 0 to 1, not {options.error_factor:g}")
+    for name in ("duration", "speed"):
+        if getattr(options, name) <= 0:
+            raise StreamsimError(
+                f"--{name} must be a positive number, not {getattr(options, name):g}"
+            )
+    if options.max_rate < 0:
+        raise StreamsimError(f"--max-rate must be 0 or more, not {options.max_rate:g}")
+    if options.keep is not None and options.keep.exists() and not options.keep.is_dir():
+        raise StreamsimError(f"--keep {options.keep} is not a folder")
+
+
 def run(settings: Any, options: argparse.Namespace) -> dict[str, Any]:
+    check_options(options)
     with tempfile.TemporaryDirectory(prefix="bench-quality-") as scratch:
         state = options.keep or Path(scratch) / "state"
         env = stack_env(state, options.error_factor, options.max_rate, options.seed)
+        print(
+            f"running a stack for {options.duration:g} s at error factor "
+            f"{options.error_factor:g}, then scoring its checks (a few minutes) ...",
+            file=sys.stderr,
+            flush=True,
+        )
         started = time.monotonic()
         run_stack(state, env, options.duration, options.speed)
         took = time.monotonic() - started

@@ -245,9 +245,10 @@ class Score:
         return self.false_positives / self.clean_messages if self.clean_messages else 0.0
 
     def as_dict(self) -> dict[str, Any]:
+        # null where there was nothing to measure: 0 of 0 is no evidence of a recall of 1.
         return {
-            "recall": {k.kind: round(k.recall, 4) for k in self.kinds},
-            "recall_detectable": {k.kind: round(k.detectable_recall, 4) for k in self.kinds},
+            "recall": {k.kind: _share(k.caught, k.injected) for k in self.kinds},
+            "recall_detectable": {k.kind: _share(k.caught, k.detectable) for k in self.kinds},
             "injected": {k.kind: k.injected for k in self.kinds},
             "detectable": {k.kind: k.detectable for k in self.kinds},
             "caught": {k.kind: k.caught for k in self.kinds},
@@ -262,6 +263,10 @@ class Score:
             "true_clean_share": round(self.true_clean_share, 4),
             "compliance_per_expectation": self.compliance,
         }
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
 
 
 def score(settings: Settings) -> Score:

@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from streamsim.pipeline.expectations import EXPECTATION_NAMES
-from streamsim.pipeline.score import USER_TOPIC, score_connection
+from streamsim.pipeline.score import USER_TOPIC, KindScore, Score, score_connection
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -144,3 +144,13 @@ def test_with_no_clean_message_there_is_no_false_positive(db: duckdb.DuckDBPyCon
     result = score_connection(db, "faults")
 
     assert (result.clean_messages, result.false_positives, result.false_positive_rate) == (0, 0, 0)
+
+
+def test_a_kind_with_nothing_to_measure_has_no_recall_rather_than_a_perfect_one() -> None:
+    every_miss_unseeable = KindScore(
+        "missing_heartbeat", injected=3, landed=0, caught=0, undetectable={"no later": 3}
+    )
+    shown = Score([every_miss_unseeable], clean_messages=0, false_positives=0).as_dict()
+
+    assert shown["recall"] == {"missing_heartbeat": 0.0}
+    assert shown["recall_detectable"] == {"missing_heartbeat": None}
