@@ -5,4 +5,16 @@ a test module that imported `ray` first (sorted imports put it before `streamsim
 get a Ray that reaches for the machine's outside address instead.
 """
 
+import pytest
+
 import streamsim  # noqa: F401
+
+# Brokers and Ray clusters shared by a whole session are stopped while the last test tears
+# down, within that test's own timeout: give it room for every one of them (each may take
+# its full stop grace on a busy machine), not the few seconds the test itself needs.
+SESSION_TEARDOWN_S = 300
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if items:
+        items[-1].add_marker(pytest.mark.timeout(SESSION_TEARDOWN_S), append=False)
