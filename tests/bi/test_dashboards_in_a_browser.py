@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import queue
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from browser import ARTIFACTS, CHROMIUM, QUIET_FLAGS
 
 from streamsim.bi.client import SupersetClient, SupersetError
 from streamsim.bi.provision import DATABASE_NAME, provision
@@ -34,18 +34,6 @@ READY_LINE = "Superset dashboards ready"
 # The first pipeline run builds every model: minutes on a 2-core machine shared with others.
 READY_TIMEOUT_S = 900.0
 LOOPBACK = "127.0.0.1"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-# As the orchestrator page's test: no background traffic of the browser's own.
-QUIET_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 pytestmark = [pytest.mark.slow]
 

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser import ARTIFACTS, CHROMIUM, QUIET_FLAGS
 
 from .conftest import OrchestratorProcess
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-# No background traffic of the browser's own: updates, sync, field trials, first-run pages.
-QUIET_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def config_of(process: OrchestratorProcess) -> dict[str, Any]:
