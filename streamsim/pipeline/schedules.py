@@ -78,20 +78,34 @@ def safety_schedule(
     target: UnresolvedAssetJobDefinition, pipeline: PipelineSettings
 ) -> ScheduleDefinition:
     """Run the warehouse job every few minutes unless one is queued or running already."""
+    return one_run_at_a_time(
+        "warehouse_safety_schedule",
+        target,
+        pipeline.safety_run_minutes,
+        "A warehouse run every few minutes in case the lake sensor missed files.",
+    )
+
+
+def one_run_at_a_time(
+    name: str, target: UnresolvedAssetJobDefinition, minutes: int, description: str
+) -> ScheduleDefinition:
+    """A schedule of `target` every `minutes` that skips while a run of it is queued or going."""
 
     @schedule(
-        name="warehouse_safety_schedule",
+        name=name,
         job=target,
-        cron_schedule=every_minutes(pipeline.safety_run_minutes),
+        cron_schedule=every_minutes(minutes),
         default_status=DefaultScheduleStatus.RUNNING,
-        description="A warehouse run every few minutes in case the lake sensor missed files.",
+        description=description,
     )
-    def warehouse_safety_schedule(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
+    def run_unless_one_is_in_flight(
+        context: ScheduleEvaluationContext,
+    ) -> RunRequest | SkipReason:
         if run_in_flight(context.instance, target.name):
-            return SkipReason("a warehouse run is queued or running already")
+            return SkipReason(f"a run of {target.name} is queued or running already")
         return RunRequest()
 
-    return warehouse_safety_schedule
+    return run_unless_one_is_in_flight
 
 
 def quality_freshness_policy(pipeline: PipelineSettings) -> FreshnessPolicy:
@@ -104,20 +118,12 @@ def quality_schedule(
     target: UnresolvedAssetJobDefinition, pipeline: PipelineSettings
 ) -> ScheduleDefinition:
     """Run the quality job every `pipeline.quality_run_minutes`, never two at once."""
-
-    @schedule(
-        name="quality_schedule",
-        job=target,
-        cron_schedule=every_minutes(pipeline.quality_run_minutes),
-        default_status=DefaultScheduleStatus.RUNNING,
-        description="Judge the messages that landed since the last quality run.",
+    return one_run_at_a_time(
+        "quality_schedule",
+        target,
+        pipeline.quality_run_minutes,
+        "Judge the messages that landed since the last quality run.",
     )
-    def quality_run_schedule(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
-        if run_in_flight(context.instance, target.name):
-            return SkipReason("a quality run is queued or running already")
-        return RunRequest()
-
-    return quality_run_schedule
 
 
 @op(required_resource_keys={"warehouse_store"})
