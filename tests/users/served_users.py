@@ -1,11 +1,11 @@
 """The user service as a process of its own, for tests that must reach it over HTTP.
 
-Run as `python served_users.py <port> <router port>`. It is the front `streamsim up` runs
-(the same app over a set of replicas, spilling users into a new replica when one is full),
-with the replicas held in this process instead of in Ray actors: on a machine as loaded as
-the test runner's, a Ray head alone can take most of a test's budget to start. Events are
-only counted; the router port may have nobody behind it, which users survive as they would
-a router that went away.
+Run as `python -m users.served_users <port> <router port>` from the tests folder. It is the
+front `streamsim up` runs (the same app over a set of replicas, spilling users into a new
+replica when one is full), with the replicas held in this process instead of in Ray actors:
+on a machine as loaded as the test runner's, a Ray head alone can take most of a test's
+budget to start. Events are only counted; the router port may have nobody behind it, which
+users survive as they would a router that went away.
 """
 
 from __future__ import annotations
@@ -19,29 +19,19 @@ from typing import Any
 import aiohttp
 
 from streamsim.clock import SiteClock
-from streamsim.users.api import LocalDirectory, user_app
+from streamsim.users.api import user_app
 from streamsim.users.player import Player
 from streamsim.users.replicas import Replica, ReplicaSet
-from streamsim.users.service import UserRequest, UserService
+from streamsim.users.service import UserService
 from streamsim.webserve import serve
+
+from .local_replica import LocalReplica
 
 USERS_PER_REPLICA = 5  # small, so a fuzzer's creations spread users over several replicas
 
 
-class LocalReplica(LocalDirectory):
-    """One replica's users in this process, seen through the front's replica protocol."""
-
-    async def create(self, request: UserRequest) -> str:
-        return await self.create_user(request)
-
-    async def show(self, user_id: str) -> dict[str, Any] | None:
-        return await self.show_user(user_id)
-
-    async def close(self, user_id: str) -> bool:
-        return await self.close_user(user_id)
-
-    async def listing(self, offset: int, limit: int) -> dict[str, Any]:
-        return await self.list_users(offset, limit)
+class ServedReplica(LocalReplica):
+    """A replica that reports what its users emitted when stopped, as a Ray replica does."""
 
     async def stop(self) -> dict[str, Any]:
         await self.service.close_all(timeout_s=10)
@@ -67,7 +57,7 @@ async def serve_users(port: int, router_url: str) -> None:
                 id_prefix=f"u{index}",
                 emitted=lambda: dict(emitted),
             )
-            return LocalReplica(service)
+            return ServedReplica(service)
 
         replicas = ReplicaSet(spawn, USERS_PER_REPLICA)
         await replicas.ensure_one()

@@ -26,7 +26,8 @@ from streamsim.users.openapi import openapi_document
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
-SERVED_USERS = Path(__file__).with_name("served_users.py")
+# The service runs as a module of the tests folder, which holds it and the replicas it uses.
+TESTS = Path(__file__).parent.parent
 
 schema = schemathesis.openapi.from_dict(openapi_document())
 
@@ -38,7 +39,8 @@ def users_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("fuzzed-users") / "users.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, str(SERVED_USERS), str(port), str(free_port())],
+            [sys.executable, "-m", "users.served_users", str(port), str(free_port())],
+            cwd=TESTS,
             stdout=output,
             stderr=subprocess.STDOUT,
         )

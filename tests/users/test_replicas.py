@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 
 from streamsim.clock import SiteClock
-from streamsim.users.api import LocalDirectory
 from streamsim.users.replicas import Replica, ReplicaSet
 from streamsim.users.service import UserRequest, UserService
 
 from .fake_player import FakePlayer
+from .local_replica import LocalReplica
 
 
-class InProcessReplica(LocalDirectory):
+class InProcessReplica(LocalReplica):
     """A replica as the front sees one, holding its users in this process."""
 
     def __init__(self, index: int) -> None:
@@ -31,18 +31,6 @@ class InProcessReplica(LocalDirectory):
             )
         )
         self.stopped = False
-
-    async def create(self, request: UserRequest) -> str:
-        return await self.create_user(request)
-
-    async def show(self, user_id: str) -> dict[str, Any] | None:
-        return await self.show_user(user_id)
-
-    async def close(self, user_id: str) -> bool:
-        return await self.close_user(user_id)
-
-    async def listing(self, offset: int, limit: int) -> dict[str, Any]:
-        return await self.list_users(offset, limit)
 
     async def stop(self) -> dict[str, dict[str, int]]:
         await self.service.close_all()
