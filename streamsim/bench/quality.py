@@ -9,7 +9,6 @@ was broken (see streamsim.pipeline.score).
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -20,20 +19,9 @@ from typing import Any
 from streamsim.errors import StreamsimError
 from streamsim.pipeline.score import score
 from streamsim.settings import load_settings
-from streamsim.stack.processes import free_port
+from streamsim.stack.isolated import ignored_settings, isolated_env
 
 DESCRIPTION = "recall per fault kind and false-positive rate of the quality checks"
-
-_PORTS = (
-    "KAFKA__PORT",
-    "KAFKA__CONTROLLER_PORT",
-    "RAY__PORT",
-    "RAY__DASHBOARD_PORT",
-    "USERS__PORT",
-    "SERVERS__ROUTER_PORT",
-    "ORCHESTRATOR__PORT",
-    "PIPELINE__PORT",
-)
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -47,24 +35,19 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 def stack_env(state: Path, error_factor: float, max_rate: float, seed: int) -> dict[str, str]:
     """The environment of a stack of its own: state folder, free ports, the wave and factor."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMSIM_")}
-    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
-    env.pop("RAY_ADDRESS", None)
-    env.update({f"STREAMSIM_{name}": str(free_port()) for name in _PORTS})
-    env.update(
+    return isolated_env(
+        state,
         {
-            "STREAMSIM_STATE_DIR": str(state),
-            "STREAMSIM_ORCHESTRATOR__ERROR_FACTOR": str(error_factor),
-            "STREAMSIM_ORCHESTRATOR__MAX_RATE": str(max_rate),
-            "STREAMSIM_ORCHESTRATOR__PERIOD_S": "600",
-            "STREAMSIM_USERS__SEED": str(seed),
+            "ORCHESTRATOR__ERROR_FACTOR": error_factor,
+            "ORCHESTRATOR__MAX_RATE": max_rate,
+            "ORCHESTRATOR__PERIOD_S": 600,
+            "USERS__SEED": seed,
             # Four servers keep the load what two shared cores carry (as the e2e test).
-            "STREAMSIM_SERVERS__MAX_SERVERS": "4",
+            "SERVERS__MAX_SERVERS": 4,
             # Dashboards are not what this run measures; Superset would only take a core.
-            "STREAMSIM_BI__ENABLED": "false",
-        }
+            "BI__ENABLED": "false",
+        },
     )
-    return env
 
 
 def run_stack(state: Path, env: dict[str, str], duration_s: float, speed: float) -> str:
@@ -87,6 +70,16 @@ def run_stack(state: Path, env: dict[str, str], duration_s: float, speed: float)
     return done.stdout
 
 
+def say_ignored(names: list[str]) -> None:
+    """Name the caller's settings the measured stack runs without, rather than drop them."""
+    if names:
+        print(
+            f"the measured stack has settings of its own; ignoring {', '.join(names)}"
+            " (and any streamsim.toml here)",
+            file=sys.stderr,
+        )
+
+
 def check_options(options: argparse.Namespace) -> None:
     """Refuse what `up` would refuse only after a minute of starting the stack."""
     if not 0 <= options.error_factor <= 1:
@@ -107,6 +100,7 @@ def run(settings: Any, options: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-quality-") as scratch:
         state = options.keep or Path(scratch) / "state"
         env = stack_env(state, options.error_factor, options.max_rate, options.seed)
+        say_ignored(ignored_settings())
         print(
             f"running a stack for {options.duration:g} s at error factor "
             f"{options.error_factor:g}, then scoring its checks (a few minutes) ...",

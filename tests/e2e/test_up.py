@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from streamsim.events import ORCHESTRATOR_EVENT_TYPES, SERVER_EVENT_TYPES, USER_
 from streamsim.lake import events_glob
 from streamsim.pipeline.definitions import materialize_all
 from streamsim.settings import Settings, load_settings
-from streamsim.stack.processes import free_port
+from streamsim.stack.isolated import isolated_env, stack_ports
 
 BIN = Path(sys.executable).parent
 # Long enough for the first pipeline runs on a busy 2-core machine (Dagster starts a process
@@ -50,32 +49,20 @@ class Run:
 
 
 def stack_env(state: Path) -> tuple[dict[str, str], list[int]]:
-    ports = {
-        "STREAMSIM_KAFKA__PORT": free_port(),
-        "STREAMSIM_KAFKA__CONTROLLER_PORT": free_port(),
-        "STREAMSIM_RAY__PORT": free_port(),
-        "STREAMSIM_RAY__DASHBOARD_PORT": free_port(),
-        "STREAMSIM_USERS__PORT": free_port(),
-        "STREAMSIM_SERVERS__ROUTER_PORT": free_port(),
-        "STREAMSIM_ORCHESTRATOR__PORT": free_port(),
-        "STREAMSIM_PIPELINE__PORT": free_port(),
-    }
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("STREAMSIM_")},
-        **{k: str(v) for k, v in ports.items()},
-        "STREAMSIM_STATE_DIR": str(state),
-        "STREAMSIM_ORCHESTRATOR__MAX_RATE": "3",
-        "STREAMSIM_ORCHESTRATOR__PERIOD_S": "600",
-        "STREAMSIM_USERS__SEED": "11",
-        # The autoscaler would follow this wave to 7-8 servers; 4 keeps the run's load what
-        # the data path needs on 2 shared cores (the group's own test covers its scaling).
-        "STREAMSIM_SERVERS__MAX_SERVERS": "4",
-        # Dashboards are not what this run measures; Superset would only take a core.
-        "STREAMSIM_BI__ENABLED": "false",
-    }
-    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
-    env.pop("RAY_ADDRESS", None)
-    return env, list(ports.values())
+    env = isolated_env(
+        state,
+        {
+            "ORCHESTRATOR__MAX_RATE": 3,
+            "ORCHESTRATOR__PERIOD_S": 600,
+            "USERS__SEED": 11,
+            # The autoscaler would follow this wave to 7-8 servers; 4 keeps the run's load what
+            # the data path needs on 2 shared cores (the group's own test covers its scaling).
+            "SERVERS__MAX_SERVERS": 4,
+            # Dashboards are not what this run measures; Superset would only take a core.
+            "BI__ENABLED": "false",
+        },
+    )
+    return env, stack_ports(env)
 
 
 def streamsim(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
