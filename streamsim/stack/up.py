@@ -358,7 +358,12 @@ def state_lock(settings: Settings) -> Iterator[None]:
         handle.truncate()
         handle.write(f"run {settings.run_id}, pid {os.getpid()}")
         handle.flush()
-        yield
+        try:
+            yield
+        finally:
+            # The file stays (removing it would race a run about to lock it); emptied, it
+            # names no holder that has gone.
+            handle.truncate(0)
 
 
 def _up(settings: Settings, duration_s: float | None, summary_json: Path | None) -> int:
