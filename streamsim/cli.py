@@ -115,7 +115,10 @@ def run_up(args: argparse.Namespace) -> int:
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    # The run's own story, not its libraries': SQLMesh logs each statement of the last
+    # model pass at INFO, which would bury the lines about the stack.
+    for library in ("kafka", "sqlmesh"):
+        logging.getLogger(library).setLevel(logging.WARNING)
     return up(settings, args.duration, args.summary_json)
 
 
