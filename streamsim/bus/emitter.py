@@ -2,14 +2,20 @@
 
 An emitter writes one topic: a source's event topic, or a topic named outright (the fault
 truth, whose records it counts by fault kind).
+
+An emitter whose process may be killed (the orchestrator, a server) can keep its counts in a
+file as it goes (`counts_file`), so that what it sent is still known after a SIGKILL.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -51,16 +57,36 @@ class EmitCounts:
         self.failed.update(other.get("failed", {}))
         self.faults.update(other.get("faults", {}))
 
+    def unconfirmed(self) -> Counter[str]:
+        """Events Kafka had neither taken nor refused yet: in flight, or died in flight."""
+        pending = self.emitted - self.delivered - self.failed
+        return +pending
+
+
+def save_counts(path: Path, counts: dict[str, Any]) -> None:
+    """Replace the file whole, so a reader never sees half of it.
+
+    No fsync: the page cache outlives a killed process, which is the fault this guards
+    against; a machine that loses power loses the run's broker and lake too.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(counts, sort_keys=True))
+    os.replace(partial, path)
+
 
 class Emitter:
     """Sends to one topic (a source's events, or the fault truth); safe from any thread."""
 
-    def __init__(self, bootstrap_servers: str, target: Source | Topic) -> None:
+    def __init__(
+        self, bootstrap_servers: str, target: Source | Topic, counts_file: Path | None = None
+    ) -> None:
         topic = target if isinstance(target, Topic) else topic_for(target)
         self._topic = topic.name
         client = topic.source or topic.name.rpartition(".")[2]
         self._counts = EmitCounts()
         self._lock = threading.Lock()
+        self._counts_file = counts_file
         self._producer = KafkaProducer(
             bootstrap_servers=bootstrap_servers,
             acks="all",
@@ -83,8 +109,13 @@ class Emitter:
         The faults users inject go out this way, exactly as broken: bytes nobody can parse
         are counted as `unreadable` (`streamsim.lake.UNREADABLE`), as the sink counts them.
         """
+        # Counted, and saved, before Kafka sees it: a process killed after the broker took an
+        # event but before its callback ran still has that event counted. The other side of
+        # the window (counted, then killed before the send) shows as `unconfirmed` in the
+        # file, so a reader can tell an emitter's death from a loss on the way.
         with self._lock:
             self._counts.emitted[event_type] += 1
+            self._save()
         try:
             future = self._producer.send(self._topic, value=payload, key=key)
         except KafkaError as error:  # no metadata or no buffer room in time, or closed
@@ -96,11 +127,18 @@ class Emitter:
     def _on_delivered(self, event_type: str, _metadata: object) -> None:
         with self._lock:
             self._counts.delivered[event_type] += 1
+            self._save()
 
     def _on_failed(self, event_type: str, error: BaseException) -> None:
         with self._lock:
             self._counts.failed[event_type] += 1
+            self._save()
         log.warning("could not deliver a %s event: %s", event_type, error)
+
+    def _save(self) -> None:
+        """Called with the lock held, so the file only ever moves forward."""
+        if self._counts_file is not None:
+            save_counts(self._counts_file, self._counts.as_dict())
 
     def counts(self) -> dict[str, dict[str, int]]:
         with self._lock:

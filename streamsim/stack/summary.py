@@ -47,6 +47,9 @@ class RunSummary:
     faults: dict[str, int] = field(default_factory=dict)
     truth_landed: dict[str, int] = field(default_factory=dict)
     truth_unreadable: int = 0
+    # Counted by an emitter that was killed before Kafka confirmed or refused them: each
+    # either reached the broker just before the kill, or died in the killed process.
+    unconfirmed: dict[str, int] = field(default_factory=dict)
 
     @property
     def lost(self) -> dict[str, int]:
@@ -78,6 +81,13 @@ class RunSummary:
                 "(a server killed, say) after it last reported its counts, so its final "
                 "moments are known only from what landed"
             )
+        if self.unconfirmed:
+            by_type = ", ".join(f"{t} {n}" for t, n in sorted(self.unconfirmed.items()))
+            notes.append(
+                f"{sum(self.unconfirmed.values())} events were counted by emitters killed "
+                "before Kafka confirmed them; any of them missing from the lake died with "
+                f"their process ({by_type})"
+            )
         if self.truth_unreadable:
             notes.append(
                 f"{self.truth_unreadable} messages of the fault-truth topic could not be read "
@@ -94,6 +104,7 @@ class RunSummary:
             "quarantined": self.quarantined,
             "lost": self.lost,
             "lost_total": self.lost_total,
+            "unconfirmed": self.unconfirmed,
         }
         if self.faults or self.truth_landed:
             summary["faults"] = {
@@ -150,6 +161,7 @@ def summarise(
     emitted: Counter[str],
     run_started: datetime,
     faults: Counter[str] | None = None,
+    unconfirmed: Counter[str] | None = None,
 ) -> RunSummary:
     """Count this run's messages in the lake: events, quarantine, and the fault truth."""
     lake, run_id = settings.lake_dir, settings.run_id
@@ -169,6 +181,7 @@ def summarise(
         dict(faults or {}),
         truth_landed,
         truth_unreadable,
+        dict(unconfirmed or {}),
     )
 
 

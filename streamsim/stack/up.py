@@ -66,6 +66,8 @@ class Stack:
         self.dashboards = Dashboards(settings) if settings.bi.enabled else None
         self.emitted: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()  # injected by the users, by kind
+        # Counted by emitters that were killed before Kafka confirmed (or refused) them.
+        self.unconfirmed: Counter[str] = Counter()
 
     # --- start ------------------------------------------------------------------------
 
@@ -222,13 +224,22 @@ class Stack:
         if self.orchestrator.pid is not None:
             say("  stopping the orchestrator, then every user and server ...")
         self.orchestrator.stop()
-        self.emitted.update(orchestrator_emitted(self.settings))
+        self._count_orchestrator()
         if self.simulation is not None:
             counts = self.simulation.stop()
             self.emitted.update(counts.emitted)
             self.faults.update(counts.faults)
             write_ledger(self.settings, self.simulation.ledger)
             self.simulation = None
+
+    def _count_orchestrator(self) -> None:
+        from streamsim.orchestrator.main import read_counts
+
+        every, killed = read_counts(self.settings)
+        if not every.emitted:
+            log.warning("the orchestrator left no counts for run %s", self.settings.run_id)
+        self.emitted.update(every.emitted)
+        self.unconfirmed.update(killed.unconfirmed())
 
     def _drain(self) -> RunSummary:
         from streamsim.pipeline.definitions import materialize_all
@@ -240,7 +251,9 @@ class Stack:
         outcome = materialize_all(self.settings)
         if not outcome.success:
             raise StackError("the last pipeline run failed; see the Dagster log above")
-        return summarise(self.settings, self.emitted, self.started_at, self.faults)
+        return summarise(
+            self.settings, self.emitted, self.started_at, self.faults, self.unconfirmed
+        )
 
     def _stop_everything(self) -> None:
         if self.simulation is not None:
@@ -267,16 +280,6 @@ def write_ledger(settings: Settings, ledger: dict[str, list[dict[str, Any]]]) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(ledger, indent=1))
     say(f"  the simulators' ledger is in {path}")
-
-
-def orchestrator_emitted(settings: Settings) -> Counter[str]:
-    from streamsim.orchestrator.main import counts_file
-
-    path = counts_file(settings)
-    if not path.exists():
-        log.warning("the orchestrator left no counts at %s", path)
-        return Counter()
-    return Counter(json.loads(path.read_text()).get("emitted", {}))
 
 
 def wait_for_sink(settings: Settings, timeout_s: float) -> None:

@@ -192,6 +192,7 @@ def test_as_json_holds_every_count_and_writes_as_it_reads(tmp_path: Path) -> Non
         "quarantined": {UNREADABLE: 1},
         "lost": {"heartbeat": 1, UNREADABLE: 0},
         "lost_total": 1,
+        "unconfirmed": {},
         "notes": [],
     }
     assert json.loads((tmp_path / "out" / "summary.json").read_text()) == as_json
@@ -214,6 +215,23 @@ def test_more_landed_than_counted_is_explained_not_called_a_loss() -> None:
     assert len(summary.notes) == 1
     assert "2 more events landed than their emitters counted" in summary.notes[0]
     assert RunSummary({"heartbeat": 3}, {"heartbeat": 3}, {}, {}).notes == []
+
+
+def test_events_a_killed_emitter_had_not_seen_confirmed_are_named_beside_the_loss() -> None:
+    summary = RunSummary(
+        {"settings_changed": 6},
+        {"settings_changed": 5},
+        {},
+        {},
+        unconfirmed={"settings_changed": 1},
+    )
+
+    assert summary.lost_total == 1
+    assert summary.as_json()["unconfirmed"] == {"settings_changed": 1}
+    assert summary.notes == [
+        "1 events were counted by emitters killed before Kafka confirmed them; any of them "
+        "missing from the lake died with their process (settings_changed 1)"
+    ]
 
 
 def write_truth(settings: Settings, kinds: list[str], run_id: str = "r1") -> None:
