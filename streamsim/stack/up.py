@@ -99,7 +99,12 @@ class Stack:
     def _step(self, what: str, action: Callable[[], None]) -> None:
         began = time.monotonic()
         say(f"  starting {what} ...")
-        action()
+        try:
+            action()
+        finally:
+            # Every pid started so far, even by a step that failed: `streamsim status` and
+            # whoever cleans up after a crashed launcher can find each one.
+            self._write_stack_file("starting")
         say(f"  {what} ready in {time.monotonic() - began:.1f} s")
 
     def _start_kafka(self) -> None:
@@ -163,13 +168,24 @@ class Stack:
     # --- while running ----------------------------------------------------------------
 
     def dead_parts(self) -> list[str]:
-        """Parts whose loss ends the run: the bus and the cluster hold what is in flight."""
+        """Parts whose loss ends the run: the cluster holds every user and server."""
         dead = []
-        if self.broker is not None and not self.broker.alive():
-            dead.append("kafka")
         if self.ray_head is not None and not self.ray_head.alive():
             dead.append("ray-head")
         return dead
+
+    def restart_dead_broker(self) -> bool:
+        """A broker keeps what it took on disk: the same one starts again on the same folder.
+
+        The emitters hold what they send meanwhile and retry it, within their delivery bound
+        (`streamsim.bus.emitter.DELIVERY_TIMEOUT_MS`); the sink reconnects by itself.
+        """
+        if self.broker is None or self.broker.alive():
+            return False
+        log.warning("the Kafka broker exited; starting it again")
+        self.broker.start()
+        self._write_stack_file()
+        return True
 
     def restart_dead_processes(self) -> list[str]:
         """The sink, Dagster and the orchestrator keep no state Kafka or disk does not hold.
@@ -208,13 +224,18 @@ class Stack:
     # --- stop -------------------------------------------------------------------------
 
     def stop(self, drain: bool = True) -> RunSummary | None:
-        """Stop the sources first, then let the sink and one last pipeline run catch up."""
+        """Stop the sources first, then let the sink and one last pipeline run catch up.
+
+        Without `drain` (a start that failed, a run that broke) nothing is counted: the
+        simulators are not asked for their counts, which on a cluster that is itself the
+        failure could take minutes, and every part is stopped at once.
+        """
         summary = None
         try:
-            self._stop_sources()
-            for process in self.dagster:
-                process.stop()
             if drain:
+                self._stop_sources()
+                for process in self.dagster:
+                    process.stop()
                 summary = self._drain()
         finally:
             self._stop_everything()
@@ -229,6 +250,7 @@ class Stack:
             counts = self.simulation.stop()
             self.emitted.update(counts.emitted)
             self.faults.update(counts.faults)
+            self.unconfirmed.update(self.simulation.unconfirmed)
             write_ledger(self.settings, self.simulation.ledger)
             self.simulation = None
 
@@ -256,17 +278,23 @@ class Stack:
         )
 
     def _stop_everything(self) -> None:
+        """Each part is stopped even when stopping another one failed: none outlives the run."""
+        steps: list[tuple[str, Callable[[], None]]] = [
+            (process.name, process.stop) for process in self._processes()
+        ]
         if self.simulation is not None:
-            try:
-                self.simulation.stop()
-            except Exception as error:  # the cluster may be the thing that failed
-                log.warning("could not stop the simulators cleanly: %s", error)
-        for process in self._processes():
-            process.stop()
+            # Stopping the head ends the actors; the launcher only lets go of the cluster.
+            steps.insert(0, ("the simulators", self.simulation.disconnect))
         if self.ray_head is not None:
-            self.ray_head.stop()
+            steps.append(("the Ray head", self.ray_head.stop))
         if self.broker is not None:
-            self.broker.stop()
+            steps.append(("the Kafka broker", self.broker.stop))
+        for what, stop in steps:
+            try:
+                stop()
+            except Exception:
+                log.exception("could not stop %s", what)
+        self.simulation = None
         stack_file(self.settings).unlink(missing_ok=True)
 
 
@@ -329,6 +357,8 @@ def run_until_stopped(stack: Stack, duration_s: float | None, stop: StopRequest)
             raise StackError(
                 f"{', '.join(dead)} stopped unexpectedly; see {stack.settings.logs_dir}"
             )
+        if stack.restart_dead_broker():
+            say("  kafka had stopped; started it again")
         for name in stack.restart_dead_processes():
             say(f"  {name} had stopped; started it again")
         if stack.dashboards is not None:
