@@ -27,6 +27,10 @@ from streamsim.events.topics import Topic, partition_key, topic_for
 
 log = logging.getLogger(__name__)
 
+# How long an event may wait for Kafka, retries included, before it is counted as failed:
+# long enough to ride out a broker restart, short enough that a run's end is not held up.
+DELIVERY_TIMEOUT_MS = 120_000
+
 
 @dataclass
 class EmitCounts:
@@ -91,7 +95,11 @@ class Emitter:
             bootstrap_servers=bootstrap_servers,
             acks="all",
             linger_ms=20,
-            retries=10,
+            # A broker that restarts (half a minute on a busy machine) must not cost events:
+            # retry until the delivery bound, and let the broker drop the copies a retry of
+            # an already written batch would add (idempotence: one event, one offset).
+            enable_idempotence=True,
+            delivery_timeout_ms=DELIVERY_TIMEOUT_MS,
             max_in_flight_requests_per_connection=1,  # keeps one session's events in order
             # send() blocks the caller's event loop while it waits for metadata or buffer
             # room; a few seconds, then the event is counted as failed instead.
