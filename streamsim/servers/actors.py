@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 import ray
 from aiohttp import web
 
 from streamsim.bus import Emitter
+from streamsim.bus.outbox import Outbox
 from streamsim.clock import SiteClock
 from streamsim.events import Source
 from streamsim.servers.server import StreamServer, server_app
@@ -18,6 +21,28 @@ from streamsim.settings import Settings
 from streamsim.webserve import serve
 
 log = logging.getLogger(__name__)
+
+
+def counts_file(settings: Settings, server_id: str) -> Path:
+    """Where a server keeps its emit counts as it goes, for the group to read if it dies.
+
+    On the head's machine (every server, when the cluster is one machine) the group finds
+    it, and the outbox beside it; a server on another node leaves both there, and the group
+    falls back on the counts the server last reported.
+    """
+    return settings.state / "runs" / settings.run_id / "servers" / f"{server_id}.json"
+
+
+def outbox_file(settings: Settings, server_id: str) -> Path:
+    return counts_file(settings, server_id).with_suffix(".outbox")
+
+
+def saved_counts(path: Path) -> dict[str, Any] | None:
+    try:
+        counts: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return counts
 
 
 @ray.remote(max_restarts=0)
@@ -28,7 +53,12 @@ class ServerActor:
         self._settings = settings
         self._clock = clock
         self._server_id = server_id
-        self._emitter = Emitter(settings.kafka.bootstrap, Source.SERVER)
+        self._emitter = Emitter(
+            settings.kafka.bootstrap,
+            Source.SERVER,
+            counts_file(settings, server_id),
+            Outbox(outbox_file(settings, server_id)),
+        )
         self._server: StreamServer | None = None
         self._runner: web.AppRunner | None = None
 

@@ -34,8 +34,10 @@ class Simulation:
         self.users_url = ""
         # The simulators' own record of what they did, filled by stop().
         self.ledger: dict[str, list[dict[str, Any]]] = {"sessions": [], "servers": []}
-        # Counted by servers that were killed before Kafka confirmed them, filled by stop().
+        # Counted by servers that were killed before Kafka confirmed them, and the ids of
+        # those the group sent again for them; filled by stop().
         self.unconfirmed: Counter[str] = Counter()
+        self.resent_ids: list[str] = []
 
     def start(self) -> None:
         servers, users = self._settings.servers, self._settings.users
@@ -92,6 +94,7 @@ class Simulation:
         if self._group is not None:
             for server_counts in _get(self._group.stop.remote(), 120):
                 counts.add(server_counts)
+                self.resent_ids.extend(server_counts.get("resent_ids", []))
                 if server_counts.get("killed"):
                     killed = EmitCounts()
                     killed.add(server_counts)

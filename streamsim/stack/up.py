@@ -68,6 +68,7 @@ class Stack:
         self.faults: Counter[str] = Counter()  # injected by the users, by kind
         # Counted by emitters that were killed before Kafka confirmed (or refused) them.
         self.unconfirmed: Counter[str] = Counter()
+        self.resent_ids: list[str] = []  # sent again for an emitter that died
 
     # --- start ------------------------------------------------------------------------
 
@@ -251,6 +252,7 @@ class Stack:
             self.emitted.update(counts.emitted)
             self.faults.update(counts.faults)
             self.unconfirmed.update(self.simulation.unconfirmed)
+            self.resent_ids = self.simulation.resent_ids
             write_ledger(self.settings, self.simulation.ledger)
             self.simulation = None
 
@@ -274,7 +276,12 @@ class Stack:
         if not outcome.success:
             raise StackError("the last pipeline run failed; see the Dagster log above")
         return summarise(
-            self.settings, self.emitted, self.started_at, self.faults, self.unconfirmed
+            self.settings,
+            self.emitted,
+            self.started_at,
+            self.faults,
+            self.unconfirmed,
+            self.resent_ids,
         )
 
     def _stop_everything(self) -> None:

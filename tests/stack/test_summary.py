@@ -127,6 +127,26 @@ def test_the_same_event_sent_twice_is_two_messages_and_no_type_is_counted_missin
     assert summary.lost_total == 0
 
 
+def test_an_event_sent_again_for_a_killed_server_is_one_message_however_often_it_landed(
+    tmp_path: Path,
+) -> None:
+    """e1 reached the broker before its server died and was sent again; e2 had not."""
+    settings = load_settings(state_dir=tmp_path, run_id="r1")
+    rows = [lake_row("e1", "stream_heartbeat", "r1"), lake_row("e1", "stream_heartbeat", "r1")]
+    rows += [lake_row("e2", "stream_heartbeat", "r1"), lake_row("e3", "stream_heartbeat", "r1")]
+    write_lake(settings, rows, "r1")
+
+    summary = summarise(
+        settings, Counter({"stream_heartbeat": 3}), RUN_STARTED, resent_ids=["e1", "e2"]
+    )
+
+    assert summary.landed == {"stream_heartbeat": 3}
+    assert summary.duplicates == {"stream_heartbeat": 1}
+    assert summary.lost_total == 0
+    assert summary.as_json()["resent"] == 2
+    assert any("2 events a killed server had not seen settled" in n for n in summary.notes)
+
+
 def test_summarise_counts_the_extra_copies_in_the_lake_as_duplicates(settings: Settings) -> None:
     summary = summarise(settings, EMITTED, RUN_STARTED)
 
@@ -192,7 +212,6 @@ def test_as_json_holds_every_count_and_writes_as_it_reads(tmp_path: Path) -> Non
         "quarantined": {UNREADABLE: 1},
         "lost": {"heartbeat": 1, UNREADABLE: 0},
         "lost_total": 1,
-        "unconfirmed": {},
         "notes": [],
     }
     assert json.loads((tmp_path / "out" / "summary.json").read_text()) == as_json
