@@ -160,7 +160,7 @@ class Emitter:
             self._counts.failed[event_type] += 1
             self._save()
         if self._outbox is not None:  # counted as failed, so as lost: never sent again
-            self._outbox.settled(number)
+            self._outbox.settled(number, failed=True)
         log.warning("could not deliver a %s event: %s", event_type, error)
 
     def _save(self) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 from pathlib import Path
@@ -23,26 +22,14 @@ from streamsim.webserve import serve
 log = logging.getLogger(__name__)
 
 
-def counts_file(settings: Settings, server_id: str) -> Path:
-    """Where a server keeps its emit counts as it goes, for the group to read if it dies.
+def outbox_file(settings: Settings, server_id: str) -> Path:
+    """Where a server keeps what it sends until Kafka settles it, and so its counts.
 
     On the head's machine (every server, when the cluster is one machine) the group finds
-    it, and the outbox beside it; a server on another node leaves both there, and the group
-    falls back on the counts the server last reported.
+    it if the server dies; a server on another node leaves it there, and the group falls
+    back on the counts the server last reported.
     """
-    return settings.state / "runs" / settings.run_id / "servers" / f"{server_id}.json"
-
-
-def outbox_file(settings: Settings, server_id: str) -> Path:
-    return counts_file(settings, server_id).with_suffix(".outbox")
-
-
-def saved_counts(path: Path) -> dict[str, Any] | None:
-    try:
-        counts: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return counts
+    return settings.state / "runs" / settings.run_id / "servers" / f"{server_id}.outbox"
 
 
 @ray.remote(max_restarts=0)
@@ -56,8 +43,7 @@ class ServerActor:
         self._emitter = Emitter(
             settings.kafka.bootstrap,
             Source.SERVER,
-            counts_file(settings, server_id),
-            Outbox(outbox_file(settings, server_id)),
+            outbox=Outbox(outbox_file(settings, server_id)),
         )
         self._server: StreamServer | None = None
         self._runner: web.AppRunner | None = None

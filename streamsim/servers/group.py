@@ -28,11 +28,11 @@ from ray.actor import ActorHandle
 from ray.exceptions import RayActorError, RayError
 
 from streamsim.bus import Emitter
-from streamsim.bus.outbox import unsettled
+from streamsim.bus.outbox import outbox_counts, unsettled
 from streamsim.clock import SiteClock
 from streamsim.events import EventType, Source, new_event
 from streamsim.events.envelope import format_site_time
-from streamsim.servers.actors import ServerActor, counts_file, outbox_file, saved_counts
+from streamsim.servers.actors import ServerActor, outbox_file
 from streamsim.servers.autoscaler import Change, Decision, Load, Policy, Recommendation, decide
 from streamsim.settings import ServersSettings, Settings
 from streamsim.webserve import read_object, serve
@@ -300,15 +300,15 @@ class ServerGroup:
         self._spawn(self._heal())
 
     def _counts_of_dead(self, server_id: str, reported: dict[str, int]) -> dict[str, Any]:
-        """What a dead server sent, from the file it kept as it went (`killed` marks them),
+        """What a dead server sent, from the outbox it kept as it went (`killed` marks them),
         after sending again what Kafka had not settled for it.
 
         Without the file (a server on another node) the counts it last reported, at most a
         poll old, stand in: its last moments then land uncounted, and the summary says so.
         """
-        saved = saved_counts(counts_file(self._settings, server_id))
+        saved = outbox_counts(outbox_file(self._settings, server_id))
         if saved is None:
-            log.warning("%s left no counts file; using its last report", server_id)
+            log.warning("%s left no outbox; using its last report", server_id)
             saved = {"emitted": dict(reported), "delivered": {}, "failed": {}}
         self._resend(server_id)
         return {**saved, "killed": True}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streamsim.bus.outbox import Outbox, Unsettled, unsettled
+from streamsim.bus.outbox import Outbox, Unsettled, outbox_counts, unsettled
 
 
 @pytest.fixture
@@ -55,3 +55,16 @@ def test_a_clean_stop_leaves_no_outbox_and_a_missing_one_has_nothing(tmp_path: P
 
     assert not outbox.path.exists()
     assert unsettled(outbox.path) == []
+
+
+def test_a_dead_emitters_counts_are_read_from_its_outbox(outbox: Outbox) -> None:
+    outbox.settled(outbox.sent("e1", "stream_heartbeat", b"k", b"{}"))
+    outbox.settled(outbox.sent("e2", "stream_heartbeat", b"k", b"{}"), failed=True)
+    outbox.sent("e3", "stream_stopped", b"k", b"{}")
+
+    assert outbox_counts(outbox.path) == {
+        "emitted": {"stream_heartbeat": 2, "stream_stopped": 1},
+        "delivered": {"stream_heartbeat": 1},
+        "failed": {"stream_heartbeat": 1},
+    }
+    assert outbox_counts(outbox.path.with_name("never-started.outbox")) is None
