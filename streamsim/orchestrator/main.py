@@ -1,16 +1,24 @@
-"""Running the orchestrator as its own process, so it can be restarted on its own."""
+"""Running the orchestrator as its own process, so it can be restarted on its own.
+
+Each process of it (each incarnation: the first, and every restart after a kill) keeps its
+counts in a file of its own as it emits, so a restarted orchestrator adds to what the killed
+one sent instead of writing over it; the run summary adds every incarnation up.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import os
 import signal
+import time
 from pathlib import Path
 
 import aiohttp
 
-from streamsim.bus import Emitter
+from streamsim.bus import EmitCounts, Emitter
+from streamsim.bus.emitter import save_counts
 from streamsim.clock import SiteClock
 from streamsim.errors import StreamsimError
 from streamsim.events import Source
@@ -30,7 +38,8 @@ async def run(settings: Settings) -> None:
     store = SettingsStore(settings.state)
     wave = starting_wave(config, store.load())
     store.save(wave)
-    emitter = Emitter(settings.kafka.bootstrap, Source.ORCHESTRATOR)
+    counts_path = incarnation_file(settings)
+    emitter = Emitter(settings.kafka.bootstrap, Source.ORCHESTRATOR, counts_path)
     orchestrator = Orchestrator(
         config,
         SiteClock.for_run(settings.speed, settings.site_origin),
@@ -61,22 +70,37 @@ async def run(settings: Settings) -> None:
         await orchestrator.settle()
     await runner.cleanup()
     await asyncio.to_thread(emitter.close)
-    write_counts(settings, {"users": dict(orchestrator.counts), **emitter.counts()})
+    final = {"users": dict(orchestrator.counts), **emitter.counts(), "stopped": True}
+    save_counts(counts_path, final)
 
 
 def service_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
-def counts_file(settings: Settings) -> Path:
-    """Where the orchestrator leaves its final counts for the run summary."""
-    return settings.state / "runs" / settings.run_id / "orchestrator.json"
+def counts_folder(settings: Settings) -> Path:
+    """Where every orchestrator process of a run leaves its counts for the run summary."""
+    return settings.state / "runs" / settings.run_id / "orchestrator"
 
 
-def write_counts(settings: Settings, counts: dict[str, object]) -> None:
-    path = counts_file(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(counts, indent=2))
+def incarnation_file(settings: Settings) -> Path:
+    """A name no other process of this run takes: a pid may come back, not with the time."""
+    return counts_folder(settings) / f"{time.time_ns()}-{os.getpid()}.json"
+
+
+def read_counts(settings: Settings) -> tuple[EmitCounts, EmitCounts]:
+    """Every incarnation's counts added up, and apart, those of the ones that were killed.
+
+    A killed one (no `stopped` mark) may have died with events counted but not yet
+    confirmed by Kafka; the summary says how many, beside any loss they explain.
+    """
+    total, killed = EmitCounts(), EmitCounts()
+    for path in sorted(counts_folder(settings).glob("*.json")):
+        counts = json.loads(path.read_text())
+        total.add(counts)
+        if not counts.get("stopped"):
+            killed.add(counts)
+    return total, killed
 
 
 def main() -> int:

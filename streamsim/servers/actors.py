@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 import ray
 from aiohttp import web
 
 from streamsim.bus import Emitter
+from streamsim.bus.outbox import Outbox
 from streamsim.clock import SiteClock
 from streamsim.events import Source
 from streamsim.servers.server import StreamServer, server_app
@@ -18,6 +20,16 @@ from streamsim.settings import Settings
 from streamsim.webserve import serve
 
 log = logging.getLogger(__name__)
+
+
+def outbox_file(settings: Settings, server_id: str) -> Path:
+    """Where a server keeps what it sends until Kafka settles it, and so its counts.
+
+    On the head's machine (every server, when the cluster is one machine) the group finds
+    it if the server dies; a server on another node leaves it there, and the group falls
+    back on the counts the server last reported.
+    """
+    return settings.state / "runs" / settings.run_id / "servers" / f"{server_id}.outbox"
 
 
 @ray.remote(max_restarts=0)
@@ -28,7 +40,11 @@ class ServerActor:
         self._settings = settings
         self._clock = clock
         self._server_id = server_id
-        self._emitter = Emitter(settings.kafka.bootstrap, Source.SERVER)
+        self._emitter = Emitter(
+            settings.kafka.bootstrap,
+            Source.SERVER,
+            outbox=Outbox(outbox_file(settings, server_id)),
+        )
         self._server: StreamServer | None = None
         self._runner: web.AppRunner | None = None
 

@@ -28,10 +28,11 @@ from ray.actor import ActorHandle
 from ray.exceptions import RayActorError, RayError
 
 from streamsim.bus import Emitter
+from streamsim.bus.outbox import outbox_counts, unsettled
 from streamsim.clock import SiteClock
 from streamsim.events import EventType, Source, new_event
 from streamsim.events.envelope import format_site_time
-from streamsim.servers.actors import ServerActor
+from streamsim.servers.actors import ServerActor, outbox_file
 from streamsim.servers.autoscaler import Change, Decision, Load, Policy, Recommendation, decide
 from streamsim.settings import ServersSettings, Settings
 from streamsim.webserve import read_object, serve
@@ -89,6 +90,11 @@ class ServerGroup:
         self._clock = clock
         self._policy = policy_from(settings.servers)
         self._emitter = Emitter(settings.kafka.bootstrap, Source.SERVER)
+        # Sends again what dead servers had not seen settled; counted apart, as `resent`,
+        # since the dead server's own count already holds each of those events once.
+        self._resender = Emitter(settings.kafka.bootstrap, Source.SERVER)
+        self._resent_ids: list[str] = []
+        self._abandoned: list[str] = []  # servers given up on while they started
         self._members: list[Member] = []
         self._desired = 0
         self._next_id = 1
@@ -100,7 +106,7 @@ class ServerGroup:
         self._runner: web.AppRunner | None = None
         self._http: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._stopped_counts: list[dict[str, dict[str, int]]] = []
+        self._stopped_counts: list[dict[str, Any]] = []
         # Each server's life in site time, as the servers (or, for a lost one, the group)
         # reported it: the simulation's own record of the group's size over time.
         self._lives: dict[str, dict[str, Any]] = {}
@@ -157,6 +163,9 @@ class ServerGroup:
         except (TimeoutError, RayError) as error:
             log.warning("%s did not start: %r", server_id, error)
             ray.kill(actor)
+            # It may have begun emitting before it was given up on: what it sent is
+            # collected at the group's stop, when it has surely died.
+            self._abandoned.append(server_id)
             return False
         self._members.append(Member(server_id, actor, info["url"], info["node_id"], info["pid"]))
         self._lives[server_id] = {"server_id": server_id, "started_at": info.get("started_at")}
@@ -275,11 +284,7 @@ class ServerGroup:
             return
         self._members.remove(member)
         log.warning("%s is lost with %d streams: %r", member.server_id, member.load, error)
-        # Its own counts died with it; the last ones it reported (at most a poll old) stand
-        # in, so the run summary does not count what it sent as appearing from nowhere.
-        self._stopped_counts.append(
-            {"emitted": dict(member.emitted), "delivered": {}, "failed": {}}
-        )
+        self._stopped_counts.append(self._counts_of_dead(member.server_id, member.emitted))
         now = self._clock.now()
         self._lived(member.server_id, now, lost=True)
         for stream in member.streams.values():
@@ -293,6 +298,33 @@ class ServerGroup:
             reported_by="group",
         )
         self._spawn(self._heal())
+
+    def _counts_of_dead(self, server_id: str, reported: dict[str, int]) -> dict[str, Any]:
+        """What a dead server sent, from the outbox it kept as it went (`killed` marks them),
+        after sending again what Kafka had not settled for it.
+
+        Without the file (a server on another node) the counts it last reported, at most a
+        poll old, stand in: its last moments then land uncounted, and the summary says so.
+        """
+        saved = outbox_counts(outbox_file(self._settings, server_id))
+        if saved is None:
+            log.warning("%s left no outbox; using its last report", server_id)
+            saved = {"emitted": dict(reported), "delivered": {}, "failed": {}}
+        self._resend(server_id)
+        return {**saved, "killed": True}
+
+    def _resend(self, server_id: str) -> None:
+        outbox = outbox_file(self._settings, server_id)
+        pending = unsettled(outbox)
+        for event in pending:
+            self._resender.emit_bytes(
+                event.payload, event.key, event.event_type, event_id=event.event_id
+            )
+            if event.event_id is not None:
+                self._resent_ids.append(event.event_id)
+        if pending:
+            log.warning("%s died with %d events unsettled: sent again", server_id, len(pending))
+        outbox.unlink(missing_ok=True)
 
     def _lived(self, server_id: str, stopped_at: float | None, *, lost: bool) -> None:
         self._lives.setdefault(server_id, {"server_id": server_id, "started_at": None})
@@ -448,12 +480,16 @@ class ServerGroup:
             task.cancel()
         for member in list(self._members):
             await self._retire(member)
+        for server_id in self._abandoned:
+            self._stopped_counts.append(self._counts_of_dead(server_id, {}))
         if self._runner is not None:
             await self._runner.cleanup()
         if self._http is not None:
             await self._http.close()
         await asyncio.to_thread(self._emitter.close)
-        return [*self._stopped_counts, self._emitter.counts()]
+        await asyncio.to_thread(self._resender.close)
+        resent = {"resent": self._resender.counts(), "resent_ids": self._resent_ids}
+        return [*self._stopped_counts, self._emitter.counts(), resent]
 
 
 def _site_time_text(site_time: float | None) -> str | None:

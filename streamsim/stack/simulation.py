@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Any
 
 import ray
@@ -33,6 +34,10 @@ class Simulation:
         self.users_url = ""
         # The simulators' own record of what they did, filled by stop().
         self.ledger: dict[str, list[dict[str, Any]]] = {"sessions": [], "servers": []}
+        # Counted by servers that were killed before Kafka confirmed them, and the ids of
+        # those the group sent again for them; filled by stop().
+        self.unconfirmed: Counter[str] = Counter()
+        self.resent_ids: list[str] = []
 
     def start(self) -> None:
         servers, users = self._settings.servers, self._settings.users
@@ -89,12 +94,22 @@ class Simulation:
         if self._group is not None:
             for server_counts in _get(self._group.stop.remote(), 120):
                 counts.add(server_counts)
+                self.resent_ids.extend(server_counts.get("resent_ids", []))
+                if server_counts.get("killed"):
+                    killed = EmitCounts()
+                    killed.add(server_counts)
+                    self.unconfirmed.update(killed.unconfirmed())
             self.ledger["servers"] = _get(self._group.ledger.remote(), 10)
         for actor in (self._users, self._group):
             if actor is not None:
                 ray.kill(actor)
-        ray.shutdown()
+        self.disconnect()
         return counts
+
+    def disconnect(self) -> None:
+        """Let go of the cluster without asking anything of it: it may be what failed."""
+        self._users = self._group = None
+        ray.shutdown()
 
 
 def _get(ref: Any, timeout_s: float) -> Any:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from streamsim.events.topics import TRUTH_TOPIC
 from streamsim.lake import (
@@ -47,6 +48,11 @@ class RunSummary:
     faults: dict[str, int] = field(default_factory=dict)
     truth_landed: dict[str, int] = field(default_factory=dict)
     truth_unreadable: int = 0
+    # Counted by an emitter that was killed before Kafka confirmed or refused them: each
+    # either reached the broker just before the kill, or died in the killed process.
+    unconfirmed: dict[str, int] = field(default_factory=dict)
+    # Of those, the ones a dead server's group sent again from its outbox.
+    resent: int = 0
 
     @property
     def lost(self) -> dict[str, int]:
@@ -78,6 +84,18 @@ class RunSummary:
                 "(a server killed, say) after it last reported its counts, so its final "
                 "moments are known only from what landed"
             )
+        if self.unconfirmed:
+            by_type = ", ".join(f"{t} {n}" for t, n in sorted(self.unconfirmed.items()))
+            notes.append(
+                f"{sum(self.unconfirmed.values())} events were counted by emitters killed "
+                "before Kafka confirmed them; any of them missing from the lake died with "
+                f"their process ({by_type})"
+            )
+        if self.resent:
+            notes.append(
+                f"{self.resent} events a killed server had not seen settled were sent again "
+                "for it; one that had landed before too counts once, its copy as a duplicate"
+            )
         if self.truth_unreadable:
             notes.append(
                 f"{self.truth_unreadable} messages of the fault-truth topic could not be read "
@@ -95,6 +113,10 @@ class RunSummary:
             "lost": self.lost,
             "lost_total": self.lost_total,
         }
+        if self.unconfirmed:
+            summary["unconfirmed"] = self.unconfirmed
+        if self.resent:
+            summary["resent"] = self.resent
         if self.faults or self.truth_landed:
             summary["faults"] = {
                 "injected": self.faults,
@@ -150,11 +172,18 @@ def summarise(
     emitted: Counter[str],
     run_started: datetime,
     faults: Counter[str] | None = None,
+    unconfirmed: Counter[str] | None = None,
+    resent_ids: list[str] | None = None,
 ) -> RunSummary:
-    """Count this run's messages in the lake: events, quarantine, and the fault truth."""
+    """Count this run's messages in the lake: events, quarantine, and the fault truth.
+
+    `resent_ids` are the events sent again for an emitter that died before Kafka settled
+    them: each counts as one landed message however many copies of it reached the lake.
+    """
     lake, run_id = settings.lake_dir, settings.run_id
     with duckdb.connect() as db:
         db.execute("SET TimeZone = 'UTC'")
+        db.register("resent", pa.table({"event_id": pa.array(resent_ids or [], pa.string())}))
         landed, copies = _events(db, lake, run_id)
         quarantined, reread, truth_unreadable = _quarantined_since(db, lake, run_started)
         truth_landed = _truth(db, lake, run_id)
@@ -169,17 +198,27 @@ def summarise(
         dict(faults or {}),
         truth_landed,
         truth_unreadable,
+        dict(unconfirmed or {}),
+        len(resent_ids or []),
     )
 
 
 def _events(
     db: duckdb.DuckDBPyConnection, lake: Path, run_id: str
 ) -> tuple[dict[str, int], dict[str, int]]:
-    """Messages of the run by the type they carried, and the rows they landed as."""
+    """Messages of the run by the type they carried, and the rows they landed as.
+
+    An event sent again for a dead emitter (in the `resent` table) is one message whatever
+    number of offsets it landed at: the copies count as rows, so as duplicates.
+    """
     if not any((lake / "events").rglob("*.parquet")):
         return {}, {}
+    again = "event_id IN (SELECT event_id FROM resent)"
+    message = "(topic, kafka_partition, kafka_offset)"
     rows = db.execute(
-        f"SELECT coalesce(nullif(event_type, ''), '{MISSING_EVENT_TYPE}'), count({_MESSAGE}), "
+        f"SELECT coalesce(nullif(event_type, ''), '{MISSING_EVENT_TYPE}'), "
+        f"count({_MESSAGE}) - count(DISTINCT CASE WHEN {again} THEN {message} END) "
+        f"+ count(DISTINCT CASE WHEN {again} THEN event_id END), "
         f"count(*) FROM read_parquet('{events_glob(lake)}', hive_partitioning = true, "
         "union_by_name = true) WHERE run_id = ? GROUP BY 1",
         [run_id],

@@ -66,6 +66,9 @@ class Stack:
         self.dashboards = Dashboards(settings) if settings.bi.enabled else None
         self.emitted: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()  # injected by the users, by kind
+        # Counted by emitters that were killed before Kafka confirmed (or refused) them.
+        self.unconfirmed: Counter[str] = Counter()
+        self.resent_ids: list[str] = []  # sent again for an emitter that died
 
     # --- start ------------------------------------------------------------------------
 
@@ -97,7 +100,12 @@ class Stack:
     def _step(self, what: str, action: Callable[[], None]) -> None:
         began = time.monotonic()
         say(f"  starting {what} ...")
-        action()
+        try:
+            action()
+        finally:
+            # Every pid started so far, even by a step that failed: `streamsim status` and
+            # whoever cleans up after a crashed launcher can find each one.
+            self._write_stack_file("starting")
         say(f"  {what} ready in {time.monotonic() - began:.1f} s")
 
     def _start_kafka(self) -> None:
@@ -161,13 +169,24 @@ class Stack:
     # --- while running ----------------------------------------------------------------
 
     def dead_parts(self) -> list[str]:
-        """Parts whose loss ends the run: the bus and the cluster hold what is in flight."""
+        """Parts whose loss ends the run: the cluster holds every user and server."""
         dead = []
-        if self.broker is not None and not self.broker.alive():
-            dead.append("kafka")
         if self.ray_head is not None and not self.ray_head.alive():
             dead.append("ray-head")
         return dead
+
+    def restart_dead_broker(self) -> bool:
+        """A broker keeps what it took on disk: the same one starts again on the same folder.
+
+        The emitters hold what they send meanwhile and retry it, within their delivery bound
+        (`streamsim.bus.emitter.DELIVERY_TIMEOUT_MS`); the sink reconnects by itself.
+        """
+        if self.broker is None or self.broker.alive():
+            return False
+        log.warning("the Kafka broker exited; starting it again")
+        self.broker.start()
+        self._write_stack_file()
+        return True
 
     def restart_dead_processes(self) -> list[str]:
         """The sink, Dagster and the orchestrator keep no state Kafka or disk does not hold.
@@ -206,13 +225,18 @@ class Stack:
     # --- stop -------------------------------------------------------------------------
 
     def stop(self, drain: bool = True) -> RunSummary | None:
-        """Stop the sources first, then let the sink and one last pipeline run catch up."""
+        """Stop the sources first, then let the sink and one last pipeline run catch up.
+
+        Without `drain` (a start that failed, a run that broke) nothing is counted: the
+        simulators are not asked for their counts, which on a cluster that is itself the
+        failure could take minutes, and every part is stopped at once.
+        """
         summary = None
         try:
-            self._stop_sources()
-            for process in self.dagster:
-                process.stop()
             if drain:
+                self._stop_sources()
+                for process in self.dagster:
+                    process.stop()
                 summary = self._drain()
         finally:
             self._stop_everything()
@@ -222,13 +246,24 @@ class Stack:
         if self.orchestrator.pid is not None:
             say("  stopping the orchestrator, then every user and server ...")
         self.orchestrator.stop()
-        self.emitted.update(orchestrator_emitted(self.settings))
+        self._count_orchestrator()
         if self.simulation is not None:
             counts = self.simulation.stop()
             self.emitted.update(counts.emitted)
             self.faults.update(counts.faults)
+            self.unconfirmed.update(self.simulation.unconfirmed)
+            self.resent_ids = self.simulation.resent_ids
             write_ledger(self.settings, self.simulation.ledger)
             self.simulation = None
+
+    def _count_orchestrator(self) -> None:
+        from streamsim.orchestrator.main import read_counts
+
+        every, killed = read_counts(self.settings)
+        if not every.emitted:
+            log.warning("the orchestrator left no counts for run %s", self.settings.run_id)
+        self.emitted.update(every.emitted)
+        self.unconfirmed.update(killed.unconfirmed())
 
     def _drain(self) -> RunSummary:
         from streamsim.pipeline.definitions import materialize_all
@@ -240,20 +275,33 @@ class Stack:
         outcome = materialize_all(self.settings)
         if not outcome.success:
             raise StackError("the last pipeline run failed; see the Dagster log above")
-        return summarise(self.settings, self.emitted, self.started_at, self.faults)
+        return summarise(
+            self.settings,
+            self.emitted,
+            self.started_at,
+            self.faults,
+            self.unconfirmed,
+            self.resent_ids,
+        )
 
     def _stop_everything(self) -> None:
+        """Each part is stopped even when stopping another one failed: none outlives the run."""
+        steps: list[tuple[str, Callable[[], None]]] = [
+            (process.name, process.stop) for process in self._processes()
+        ]
         if self.simulation is not None:
-            try:
-                self.simulation.stop()
-            except Exception as error:  # the cluster may be the thing that failed
-                log.warning("could not stop the simulators cleanly: %s", error)
-        for process in self._processes():
-            process.stop()
+            # Stopping the head ends the actors; the launcher only lets go of the cluster.
+            steps.insert(0, ("the simulators", self.simulation.disconnect))
         if self.ray_head is not None:
-            self.ray_head.stop()
+            steps.append(("the Ray head", self.ray_head.stop))
         if self.broker is not None:
-            self.broker.stop()
+            steps.append(("the Kafka broker", self.broker.stop))
+        for what, stop in steps:
+            try:
+                stop()
+            except Exception:
+                log.exception("could not stop %s", what)
+        self.simulation = None
         stack_file(self.settings).unlink(missing_ok=True)
 
 
@@ -267,16 +315,6 @@ def write_ledger(settings: Settings, ledger: dict[str, list[dict[str, Any]]]) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(ledger, indent=1))
     say(f"  the simulators' ledger is in {path}")
-
-
-def orchestrator_emitted(settings: Settings) -> Counter[str]:
-    from streamsim.orchestrator.main import counts_file
-
-    path = counts_file(settings)
-    if not path.exists():
-        log.warning("the orchestrator left no counts at %s", path)
-        return Counter()
-    return Counter(json.loads(path.read_text()).get("emitted", {}))
 
 
 def wait_for_sink(settings: Settings, timeout_s: float) -> None:
@@ -326,6 +364,8 @@ def run_until_stopped(stack: Stack, duration_s: float | None, stop: StopRequest)
             raise StackError(
                 f"{', '.join(dead)} stopped unexpectedly; see {stack.settings.logs_dir}"
             )
+        if stack.restart_dead_broker():
+            say("  kafka had stopped; started it again")
         for name in stack.restart_dead_processes():
             say(f"  {name} had stopped; started it again")
         if stack.dashboards is not None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,9 @@ import pytest
 from streamsim import cli
 from streamsim.clock import SiteClock
 from streamsim.orchestrator.api import orchestrator_app
+from streamsim.orchestrator.main import counts_folder, read_counts
 from streamsim.orchestrator.service import Orchestrator
-from streamsim.settings import OrchestratorSettings
+from streamsim.settings import OrchestratorSettings, Settings, load_settings
 from streamsim.stack.processes import free_port
 
 from .conftest import OrchestratorProcess, orchestrator_env
@@ -109,3 +112,37 @@ def test_config_set_shows_a_refusal_in_one_line_and_changes_nothing(
 def test_config_set_wants_key_equals_value(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["config", "set", "max_rate"]) == 1
     assert "expected key=value" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_a_killed_orchestrator_and_its_restart_each_keep_their_own_counts(
+    orchestrator_process: OrchestratorProcess,
+) -> None:
+    settings = load_settings(state_dir=Path(orchestrator_process.env["STREAMSIM_STATE_DIR"]))
+    assert orchestrator_process.process is not None
+    announced = wait_for_counts(settings, 1)
+
+    orchestrator_process.process.send_signal(signal.SIGKILL)
+    orchestrator_process.process.wait(30)
+    orchestrator_process.start()
+    wait_for_counts(settings, 2)
+    orchestrator_process.stop()
+
+    every, killed = read_counts(settings)
+    assert every.emitted == {"settings_changed": 2 * announced}
+    assert every.delivered == every.emitted
+    assert killed.emitted == {"settings_changed": announced}
+
+
+def wait_for_counts(settings: Settings, incarnations: int, timeout_s: float = 60) -> int:
+    """Until that many processes have had their announcements confirmed; how many each made."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        files = sorted(counts_folder(settings).glob("*.json"))
+        saved = [json.loads(path.read_text()) for path in files]
+        confirmed = [s for s in saved if s["delivered"] and s["delivered"] == s["emitted"]]
+        if len(confirmed) >= incarnations:
+            return sum(confirmed[-1]["emitted"].values())
+        assert time.monotonic() < deadline, f"counts seen: {saved}"
+        time.sleep(0.2)

@@ -111,7 +111,11 @@ def actor_pid(settings: Settings, name: str) -> int:
 
 
 def server_events(settings: Settings) -> list[dict[str, Any]]:
-    """Every server event of this run on the bus, in the order they were emitted."""
+    """Every server event of this run on the bus, once each, in the order they were emitted.
+
+    Once each: the group sends again what a killed server had not seen settled, so an event
+    that had reached the broker anyway is there twice, under one event id.
+    """
     import orjson
 
     consumer = KafkaConsumer(
@@ -125,8 +129,8 @@ def server_events(settings: Settings) -> list[dict[str, Any]]:
         events = [orjson.loads(record.value) for record in consumer]
     finally:
         consumer.close()
-    ours = [e for e in events if e.get("run_id") == settings.run_id]
-    return sorted(ours, key=lambda e: str(e["emitted_at"]))
+    ours = {e["event_id"]: e for e in events if e.get("run_id") == settings.run_id}
+    return sorted(ours.values(), key=lambda e: str(e["emitted_at"]))
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:

@@ -127,6 +127,26 @@ def test_the_same_event_sent_twice_is_two_messages_and_no_type_is_counted_missin
     assert summary.lost_total == 0
 
 
+def test_an_event_sent_again_for_a_killed_server_is_one_message_however_often_it_landed(
+    tmp_path: Path,
+) -> None:
+    """e1 reached the broker before its server died and was sent again; e2 had not."""
+    settings = load_settings(state_dir=tmp_path, run_id="r1")
+    rows = [lake_row("e1", "stream_heartbeat", "r1"), lake_row("e1", "stream_heartbeat", "r1")]
+    rows += [lake_row("e2", "stream_heartbeat", "r1"), lake_row("e3", "stream_heartbeat", "r1")]
+    write_lake(settings, rows, "r1")
+
+    summary = summarise(
+        settings, Counter({"stream_heartbeat": 3}), RUN_STARTED, resent_ids=["e1", "e2"]
+    )
+
+    assert summary.landed == {"stream_heartbeat": 3}
+    assert summary.duplicates == {"stream_heartbeat": 1}
+    assert summary.lost_total == 0
+    assert summary.as_json()["resent"] == 2
+    assert any("2 events a killed server had not seen settled" in n for n in summary.notes)
+
+
 def test_summarise_counts_the_extra_copies_in_the_lake_as_duplicates(settings: Settings) -> None:
     summary = summarise(settings, EMITTED, RUN_STARTED)
 
@@ -214,6 +234,23 @@ def test_more_landed_than_counted_is_explained_not_called_a_loss() -> None:
     assert len(summary.notes) == 1
     assert "2 more events landed than their emitters counted" in summary.notes[0]
     assert RunSummary({"heartbeat": 3}, {"heartbeat": 3}, {}, {}).notes == []
+
+
+def test_events_a_killed_emitter_had_not_seen_confirmed_are_named_beside_the_loss() -> None:
+    summary = RunSummary(
+        {"settings_changed": 6},
+        {"settings_changed": 5},
+        {},
+        {},
+        unconfirmed={"settings_changed": 1},
+    )
+
+    assert summary.lost_total == 1
+    assert summary.as_json()["unconfirmed"] == {"settings_changed": 1}
+    assert summary.notes == [
+        "1 events were counted by emitters killed before Kafka confirmed them; any of them "
+        "missing from the lake died with their process (settings_changed 1)"
+    ]
 
 
 def write_truth(settings: Settings, kinds: list[str], run_id: str = "r1") -> None:
