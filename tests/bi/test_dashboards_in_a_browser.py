@@ -34,8 +34,9 @@ from streamsim.stack.processes import free_port
 
 BIN = Path(sys.executable).parent
 READY_LINE = "Superset dashboards ready"
-# The first pipeline run builds every model: minutes on a 2-core machine shared with others.
-READY_TIMEOUT_S = 900.0
+# The first pipeline run builds every model: minutes on a 2-core machine shared with others
+# (at a load average of 40-70 it started 11 minutes after `up` did).
+READY_TIMEOUT_S = 1500.0
 # After the dashboards are ready, the quality job (every 2 minutes, after the fast models)
 # still has to fill the data-quality charts: under load its runs take minutes each.
 ROWS_TIMEOUT_S = 900.0
@@ -237,7 +238,7 @@ def open_dashboard(page: Any, stack: LiveStack, dashboard: DashboardSpec, traffi
     page.wait_for_timeout(1500)  # let ECharts finish its entry animation before the picture
 
 
-@pytest.mark.timeout(2400)
+@pytest.mark.timeout(3000)
 def test_every_dashboard_renders_its_charts_with_rows_without_error_or_outside_traffic(
     live_stack: LiveStack, tmp_path: Path
 ) -> None:
