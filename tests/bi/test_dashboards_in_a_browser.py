@@ -111,7 +111,9 @@ def wait_for_dashboards(stack: LiveStack, lines: queue.Queue[str]) -> None:
 def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     state = tmp_path_factory.mktemp("bi") / "state"
     env = stack_env(state)
-    argv = [str(BIN / "streamsim"), "up", "--duration", "900", "--speed", "10"]
+    # Long enough for the waits below; the fixture stops the run as soon as the tests are done.
+    run_s = READY_TIMEOUT_S + ROWS_TIMEOUT_S + 600
+    argv = [str(BIN / "streamsim"), "up", "--duration", f"{run_s:.0f}", "--speed", "10"]
     up = subprocess.Popen(
         argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
