@@ -7,6 +7,10 @@ else lands in `quarantine/` with its raw bytes and the reason.
     lake/events/ingest_date=YYYY-MM-DD/ingest_hour=HH/<ingested>-<uuid>.parquet
     lake/quarantine/ingest_date=YYYY-MM-DD/<ingested>-<uuid>.parquet
     lake/truth/ingest_date=YYYY-MM-DD/<ingested>-<uuid>.parquet
+    lake/consumer_lag/ingest_date=YYYY-MM-DD/ingest_hour=HH/<sampled>-<uuid>.parquet
+
+`consumer_lag/` holds the sink group's lag, sampled by the sink process (sink/lag_samples.py):
+lag is known only at the moment it is asked, so dashboards need it kept over time.
 
 `truth/` holds the simulators' records of the faults they injected (docs/faults.md): kept
 apart from `events/` so that no check can read them by mistake; only scoring does.
@@ -31,6 +35,7 @@ import pyarrow.parquet as pq
 EVENTS = "events"
 QUARANTINE = "quarantine"
 TRUTH = "truth"
+CONSUMER_LAG = "consumer_lag"
 
 # The type a message is counted under when it has none that can be read: the sink counts
 # landed events without an `event_type` as MISSING_EVENT_TYPE, bytes it quarantines as
@@ -99,6 +104,15 @@ TRUTH_SCHEMA = pa.schema(
     ]
 )
 
+LAG_SCHEMA = pa.schema(
+    [
+        ("sampled_at", pa.timestamp("ms", tz="UTC")),
+        ("group_id", pa.string()),
+        ("topic", pa.string()),
+        ("lag_messages", pa.int64()),
+    ]
+)
+
 ENVELOPE_TEXT_FIELDS = (
     "event_id",
     "event_type",
@@ -123,6 +137,10 @@ def truth_glob(lake_dir: Path) -> str:
     return str(lake_dir / TRUTH / "**" / "*.parquet")
 
 
+def lag_glob(lake_dir: Path) -> str:
+    return str(lake_dir / CONSUMER_LAG / "**" / "*.parquet")
+
+
 def ensure_truth_readable(lake_dir: Path) -> Path:
     """An empty truth file, so the truth view binds before any fault was ever injected.
 
@@ -135,6 +153,18 @@ def ensure_truth_readable(lake_dir: Path) -> Path:
         placeholder.parent.mkdir(parents=True, exist_ok=True)
         temporary = placeholder.with_name(f".{placeholder.name}.tmp")
         pq.write_table(TRUTH_SCHEMA.empty_table(), temporary)
+        temporary.replace(placeholder)
+    return placeholder
+
+
+def ensure_lag_readable(lake_dir: Path) -> Path:
+    """An empty lag file, so the lag view binds before any sink has sampled (as for truth)."""
+    folder = lake_dir / CONSUMER_LAG / "ingest_date=9999-12-31" / "ingest_hour=23"
+    placeholder = folder / "empty.parquet"
+    if not placeholder.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        temporary = placeholder.with_name(f".{placeholder.name}.tmp")
+        pq.write_table(LAG_SCHEMA.empty_table(), temporary)
         temporary.replace(placeholder)
     return placeholder
 

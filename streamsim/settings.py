@@ -232,6 +232,12 @@ class SinkSettings(Part):
     group_id: str = "streamsim-sink"
     batch_max_events: int = Field(default=20_000, ge=1)
     batch_max_seconds: float = Field(default=2.0, gt=0)
+    lag_sample_s: float = Field(
+        default=15.0,
+        ge=0,
+        description="Real seconds between samples of the group's consumer lag, which the sink "
+        "lands in lake/consumer_lag for the warehouse; 0 records none.",
+    )
 
 
 class LakeSettings(Part):

@@ -31,6 +31,7 @@ DATASETS = (
     "quality.compliance",
     "quality.quarantine",
     "ops.freshness",
+    "ops.consumer_lag",
 )
 
 _RATIO = re.compile(r"^`?(\w+)`?\s+(?:over|/)\s+`?(\w+)`?\b")

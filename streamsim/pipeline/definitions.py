@@ -90,6 +90,8 @@ _MODEL_DEPS: Mapping[str, tuple[AssetKey, ...]] = {
     "staging.events": (AssetKey(["lake", "events"]),),
     "metrics.events_per_minute": (AssetKey(["staging", "events"]),),
     "truth.injected_faults": (LAKE_FILES,),
+    "lake.consumer_lag": (LAKE_FILES,),
+    "ops.consumer_lag": (AssetKey(["lake", "consumer_lag"]),),
     **_core_and_marts_deps(),
     **QUALITY_DEPS,
 }
@@ -107,6 +109,8 @@ _MODEL_DESCRIPTIONS = {
     "metrics.system_per_minute": "Users, plays, streams, servers and scaling per minute.",
     "metrics.product_by_hour": "Product metrics per hour, country and device.",
     "metrics.top_videos": "Videos ranked by plays, with the long tail.",
+    "lake.consumer_lag": "The sink group's lag samples, read in place from the lake.",
+    "ops.consumer_lag": "How far the sink group is behind each topic, per minute.",
     **QUALITY_DESCRIPTIONS,
 }
 

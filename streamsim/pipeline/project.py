@@ -16,7 +16,14 @@ from sqlmesh.core.config import (
     ModelDefaultsConfig,
 )
 
-from streamsim.lake import ensure_truth_readable, events_glob, quarantine_glob, truth_glob
+from streamsim.lake import (
+    ensure_lag_readable,
+    ensure_truth_readable,
+    events_glob,
+    lag_glob,
+    quarantine_glob,
+    truth_glob,
+)
 from streamsim.settings import Settings
 
 # The project sits beside the package in the repository (an editable install).
@@ -35,6 +42,8 @@ FRESH_MODELS = (
     *("core.scaling_decisions", "core.server_utilisation"),
     *("metrics.system_per_minute", "metrics.product_by_hour", "metrics.top_videos"),
     "core.settings_timeline",
+    # The sink group's lag over time, for system health.
+    *("lake.consumer_lag", "ops.consumer_lag"),
 )
 # The data-quality models and the truth that scores them, upstream first: they judge every
 # message, cost more per run, and run on a cadence of their own (PipelineSettings).
@@ -77,6 +86,7 @@ def sqlmesh_config(settings: Settings) -> Config:
     """One DuckDB gateway on the warehouse file, with the lake's globs as model variables."""
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     ensure_truth_readable(settings.lake_dir)
+    ensure_lag_readable(settings.lake_dir)
     connection = DuckDBConnectionConfig(
         catalogs={serving_catalog(settings): str(settings.warehouse_path)},
         # Windows and site-time minutes are UTC; the machine's zone must not shift them.
@@ -91,6 +101,7 @@ def sqlmesh_config(settings: Settings) -> Config:
             "lake_glob": events_glob(settings.lake_dir),
             "truth_glob": truth_glob(settings.lake_dir),
             "quarantine_glob": quarantine_glob(settings.lake_dir),
+            "lag_glob": lag_glob(settings.lake_dir),
             # The catalogue and enums the checks judge by are the users' own.
             "behaviour_model_file": str(settings.users.model_file or ""),
             "heartbeat_s": settings.users.heartbeat_s,

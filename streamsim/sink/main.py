@@ -11,6 +11,7 @@ from types import FrameType
 from streamsim.bus.topics import BrokerUnreachable
 from streamsim.settings import load_settings
 from streamsim.sink.consumer import run_sink
+from streamsim.sink.lag_samples import start_lag_recorder
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,10 @@ def main() -> int:
     configure_logging()
     stop = threading.Event()
     stop_on_signals(stop)
+    settings = load_settings()
+    start_lag_recorder(settings, stop)
     try:
-        run_sink(load_settings(), stop)
+        run_sink(settings, stop)
     except BrokerUnreachable as error:
         log.error("%s", error)
         return 1

@@ -71,6 +71,19 @@ def status_time(status: dict[str, Any]) -> float:
         return 0.0
 
 
+def check_superset(stack: dict[str, Any]) -> Health:
+    """Up when its health page answers OK at the address the running stack recorded."""
+    url = stack.get("urls", {}).get("Superset")
+    if url is None:
+        return Health("superset", True, "not started with this run (bi.enabled is false)")
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=3.0) as answer:
+            healthy = answer.read().strip() == b"OK"
+    except (urllib.error.URLError, OSError):
+        return Health("superset", False, f"not answering at {url}")
+    return Health("superset", healthy, f"{url} {'up' if healthy else 'answers, but not OK'}")
+
+
 def check_warehouse(settings: Settings, run_id: str) -> Health:
     from streamsim.warehouse_query import warehouse_count
 
@@ -114,6 +127,7 @@ def collect(settings: Settings, stack: dict[str, Any]) -> list[Health]:
             lambda b: f"Dagster {b.get('dagster_version')}",
         ),
         check_warehouse(settings, str(stack.get("run_id"))),
+        check_superset(stack),
     ]
 
 

@@ -1,8 +1,18 @@
-"""`streamsim status`'s line for the server group."""
+"""`streamsim status`'s lines for the server group and Superset."""
 
 from __future__ import annotations
 
-from streamsim.stack.status import describe_servers
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from streamsim.settings import Settings
+from streamsim.stack import status
+from streamsim.stack.processes import free_port
+from streamsim.stack.status import Health, check_superset, describe_servers
 
 
 def test_the_servers_line_shows_the_group_against_its_desired_size_then_each_server() -> None:
@@ -23,3 +33,67 @@ def test_the_servers_line_shows_the_group_against_its_desired_size_then_each_ser
 
 def test_an_empty_group_says_so() -> None:
     assert describe_servers({"servers": []}) == "no servers"
+
+
+class HealthPage(BaseHTTPRequestHandler):
+    """Answers as Superset's /health does: the two bytes OK."""
+
+    def do_GET(self) -> None:
+        body = b"OK" if self.path == "/health" else b"not found"
+        self.send_response(200 if self.path == "/health" else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the test's output is its assertions."""
+
+
+@pytest.fixture
+def superset_like() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), HealthPage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.mark.timeout(30)
+def test_the_superset_line_is_up_with_its_url_when_its_health_page_answers_ok(
+    superset_like: str,
+) -> None:
+    health = check_superset({"urls": {"Superset": superset_like}})
+
+    assert health == Health("superset", True, f"{superset_like} up")
+
+
+@pytest.mark.timeout(30)
+def test_the_superset_line_is_down_when_nothing_answers_at_its_url() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+
+    health = check_superset({"urls": {"Superset": url}})
+
+    assert health == Health("superset", False, f"not answering at {url}")
+
+
+@pytest.mark.timeout(30)
+def test_the_superset_line_says_it_was_not_started_when_the_run_has_no_superset() -> None:
+    health = check_superset({"urls": {"Dagster": "http://127.0.0.1:1"}})
+
+    assert health.healthy
+    assert "not started" in health.detail
+
+
+def test_the_status_report_has_a_superset_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(status, "check_http", lambda component, *_: Health(component, True, ""))
+    monkeypatch.setattr(status, "check_port", lambda component, _: Health(component, True, ""))
+    monkeypatch.setattr(status, "check_sink", lambda *_: Health("sink", True, ""))
+    monkeypatch.setattr(status, "check_warehouse", lambda *_: Health("warehouse", True, ""))
+
+    report = status.collect(Settings(), {"urls": {}, "pids": {}})
+
+    assert [h.component for h in report][-1] == "superset"
