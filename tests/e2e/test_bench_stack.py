@@ -1,0 +1,35 @@
+"""`streamsim bench stack` on a real stack: it runs, samples every part and gives a verdict."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+def test_a_short_run_at_a_small_wave_prints_its_series_and_verdict(tmp_path: Path) -> None:
+    command = [
+        str(Path(sys.executable).parent / "streamsim"),
+        *("bench", "stack", "--minutes", "1", "--peak", "2", "--interval", "5"),
+        *("--keep", str(tmp_path / "state")),
+    ]
+
+    done = subprocess.run(command, capture_output=True, text=True, timeout=540)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["setup"]["peak"] == 2
+    samples = result["samples"]
+    assert len(samples) >= 8
+    assert samples[-1]["produced"] > samples[0]["produced"]
+    assert any(sample["active_users"] for sample in samples)
+    assert {"kafka", "sink", "ray", "users", "servers", "dagster"} <= set(result["parts"])
+    assert result["parts"]["kafka"]["rss_peak_mb"] > 50
+    assert isinstance(result["lag"]["bounded"], bool)
+    assert isinstance(result["held"], bool)
+    assert result["run_summary"]["lost_total"] == 0
