@@ -37,7 +37,7 @@ $(VENV)/.installed: pyproject.toml
 	@echo "==> creating $(VENV) and installing streamsim with its dependencies (about a minute)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check --progress-bar on --upgrade pip
-	$(BIN)/pip install --disable-pip-version-check --progress-bar on -e '.[dev]'
+	$(BIN)/pip install --disable-pip-version-check --progress-bar on -e '.[dev,bench]'
 	touch $@
 
 $(SUPERSET_VENV)/.installed: superset/requirements.txt
