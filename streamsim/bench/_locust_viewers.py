@@ -25,6 +25,7 @@ from locust.env import Environment
 
 from streamsim.users.catalogue import Catalogue, Video
 from streamsim.users.model import OPEN_ACTIONS, PAGE_ACTIONS, load_model
+from streamsim.users.traits import draw_traits
 
 MODEL = load_model()
 CATALOGUE = Catalogue(MODEL.catalogue)
@@ -44,6 +45,7 @@ class Viewer(FastHttpUser):
 
     def _open_site(self) -> None:
         self.rng = random.Random(next(SEEDS))
+        self.traits = draw_traits(MODEL, CATALOGUE.categories, self.rng)
         self.state = "start"
         self.session_id = f"locust-{self.rng.getrandbits(64):016x}"
         self.video: Video | None = None
@@ -59,8 +61,8 @@ class Viewer(FastHttpUser):
             self._open_site()
             return
         duration = MODEL.durations[action].sample(self.rng)
-        self.state = self._perform(action, duration)
-        self._wait(duration)
+        self.state, waited = self._perform(action, duration)
+        self._wait(waited)
         if self.state in ("video_end", "gave_up"):
             TALLY["actions"] += 1  # the model's own step: lingering on the end screen
             self._wait(MODEL.durations[self.state].sample(self.rng))
@@ -68,27 +70,32 @@ class Viewer(FastHttpUser):
     def _wait(self, site_s: float) -> None:
         gevent.sleep(site_s / self.speed)
 
-    def _perform(self, action: str, duration: float) -> str:
+    def _perform(self, action: str, duration: float) -> tuple[str, float]:
+        """Do `action`; the chain's next state and the site seconds it takes."""
         if action in PAGE_ACTIONS or action in OPEN_ACTIONS:
             self._stop_stream()
             if action in OPEN_ACTIONS:
                 self.video, self.position_s = CATALOGUE.pick(self.rng), 0.0
-            return action
+            return action, duration
         if action == "play" and not self._start_stream():
-            return "gave_up"
+            return "gave_up", self.traits.patience_s
         if action in STEERED and self.stream is not None:
             self._steer(STEERED[action], action)
-        return self._played(action, duration) if action != "pause" else action
+        if action == "pause":
+            return action, duration
+        return self._played(action, duration * self.traits.watch_scale)
 
-    def _played(self, action: str, duration: float) -> str:
-        """The chain's next state: the action itself, or the end of the video."""
+    def _played(self, action: str, seconds: float) -> tuple[str, float]:
+        """Play for `seconds`, or until the video ends, as a streamsim user plays."""
         if self.video is None:
-            return "gave_up"
-        self.position_s += duration
-        if self.position_s >= self.video.duration_s:
-            self._stop_stream()
-            return "video_end"
-        return action
+            return "gave_up", 0.0
+        left = self.video.duration_s - self.position_s
+        if seconds < left:
+            self.position_s += seconds
+            return action, seconds
+        self.position_s = self.video.duration_s
+        self._stop_stream()
+        return "video_end", max(0.0, left)
 
     def _start_stream(self) -> bool:
         if self.video is None:

@@ -184,6 +184,7 @@ def step_result(watch: StackWatch, peak: float, samples: list[dict[str, Any]]) -
         "peak": peak,
         "wall_s": wall_s,
         "events_per_s": round(rate, 1),
+        "users_created_per_s": creation_rate(samples),
         "lag": lag_verdict(watch.lag_points, rate),
         "freshness": freshness_verdict(watch.publications),
         "parts": watch.meter.summary(wall_s),
@@ -199,6 +200,19 @@ def arrival_rate(samples: list[dict[str, Any]]) -> float:
     first = next(s for s in known if s["at_s"] >= known[-1]["at_s"] / 2)
     span = known[-1]["at_s"] - first["at_s"]
     return (known[-1]["produced"] - first["produced"]) / span if span > 0 else 0.0
+
+
+def creation_rate(samples: list[dict[str, Any]]) -> float | None:
+    """Users the orchestrator created per second over the step: against the wave's mean
+    (half the peak, floor 0), it shows whether the users were made at all."""
+    created = [
+        (s["at_s"], s["orchestrator"]["counts"].get("created", 0))
+        for s in samples
+        if s["orchestrator"] is not None
+    ]
+    if len(created) < 2 or created[-1][0] <= created[0][0]:
+        return None
+    return round((created[-1][1] - created[0][1]) / (created[-1][0] - created[0][0]), 2)
 
 
 def report(

@@ -6,7 +6,13 @@ import argparse
 
 import pytest
 
-from streamsim.bench.stack import arrival_rate, check_options, peaks, settings_for
+from streamsim.bench.stack import (
+    arrival_rate,
+    check_options,
+    creation_rate,
+    peaks,
+    settings_for,
+)
 from streamsim.cli import parser
 from streamsim.errors import StreamsimError
 
@@ -66,3 +72,14 @@ def test_the_arrival_rate_is_that_of_the_last_half() -> None:
     samples[7]["produced"] = None
 
     assert arrival_rate(samples) == pytest.approx(30.0)
+
+
+def test_the_creation_rate_comes_from_the_orchestrators_counts() -> None:
+    samples: list[dict[str, object]] = [
+        {"at_s": 0.0, "orchestrator": {"counts": {"created": 10}}},
+        {"at_s": 5.0, "orchestrator": None},
+        {"at_s": 10.0, "orchestrator": {"counts": {"created": 60}}},
+    ]
+
+    assert creation_rate(samples) == 5.0
+    assert creation_rate(samples[:2]) is None
