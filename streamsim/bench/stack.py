@@ -184,6 +184,7 @@ def step_result(watch: StackWatch, peak: float, samples: list[dict[str, Any]]) -
         "peak": peak,
         "wall_s": wall_s,
         "events_per_s": round(rate, 1),
+        "users_arriving_per_s": creation_rate(samples, "arrivals"),
         "users_created_per_s": creation_rate(samples),
         "lag": lag_verdict(watch.lag_points, rate),
         "freshness": freshness_verdict(watch.publications),
@@ -202,17 +203,17 @@ def arrival_rate(samples: list[dict[str, Any]]) -> float:
     return (known[-1]["produced"] - first["produced"]) / span if span > 0 else 0.0
 
 
-def creation_rate(samples: list[dict[str, Any]]) -> float | None:
-    """Users the orchestrator created per second over the step: against the wave's mean
-    (half the peak, floor 0), it shows whether the users were made at all."""
-    created = [
-        (s["at_s"], s["orchestrator"]["counts"].get("created", 0))
+def creation_rate(samples: list[dict[str, Any]], count: str = "created") -> float | None:
+    """Per second over the step, one of the orchestrator's counts: `arrivals` (what the wave
+    asked for) or `created` (users the service made); the gap says the wave was not held."""
+    counted = [
+        (s["at_s"], s["orchestrator"]["counts"].get(count, 0))
         for s in samples
         if s["orchestrator"] is not None
     ]
-    if len(created) < 2 or created[-1][0] <= created[0][0]:
+    if len(counted) < 2 or counted[-1][0] <= counted[0][0]:
         return None
-    return round((created[-1][1] - created[0][1]) / (created[-1][0] - created[0][0]), 2)
+    return round((counted[-1][1] - counted[0][1]) / (counted[-1][0] - counted[0][0]), 2)
 
 
 def report(

@@ -76,10 +76,11 @@ def test_the_arrival_rate_is_that_of_the_last_half() -> None:
 
 def test_the_creation_rate_comes_from_the_orchestrators_counts() -> None:
     samples: list[dict[str, object]] = [
-        {"at_s": 0.0, "orchestrator": {"counts": {"created": 10}}},
+        {"at_s": 0.0, "orchestrator": {"counts": {"arrivals": 10, "created": 10}}},
         {"at_s": 5.0, "orchestrator": None},
-        {"at_s": 10.0, "orchestrator": {"counts": {"created": 60}}},
+        {"at_s": 10.0, "orchestrator": {"counts": {"arrivals": 110, "created": 60}}},
     ]
 
     assert creation_rate(samples) == 5.0
+    assert creation_rate(samples, "arrivals") == 10.0
     assert creation_rate(samples[:2]) is None
