@@ -14,6 +14,9 @@ from typing import Any
 # The sink may fall behind by this share of what arrives and still count as keeping up:
 # below it, a ten-minute run cannot tell a slow drift from the saw-tooth's noise.
 LAG_GROWTH_LIMIT = 0.02
+# A lag this many seconds of arrivals behind is kept up with, whatever its trend: while users
+# are still accumulating, the arrival rate, and with it a keeping-up sink's lag, still grows.
+LAG_SECONDS_KEPT_UP = 10.0
 FRESHNESS_GOAL_S = 60.0
 
 
@@ -58,20 +61,25 @@ def last_half(points: Sequence[LagPoint]) -> list[LagPoint]:
 def lag_verdict(
     points: Sequence[LagPoint], events_per_s: float, limit: float = LAG_GROWTH_LIMIT
 ) -> dict[str, Any]:
-    """Bounded when the lag grew, over the last half, slower than `limit` of the arrivals."""
+    """Bounded when, over the last half, the lag grew slower than `limit` of the arrivals,
+    or never passed LAG_SECONDS_KEPT_UP seconds of them."""
     judged = last_half(points)
     growth = slope(judged)
     allowed = limit * max(events_per_s, 0.0)
+    highest = max((p.lag for p in judged), default=0)
+    kept_up = highest <= LAG_SECONDS_KEPT_UP * max(events_per_s, 0.0)
     enough = len(judged) >= 3
     return {
-        "bounded": enough and growth <= allowed,
+        "bounded": enough and (growth <= allowed or kept_up),
         "growth_events_per_s": round(growth, 2),
         "allowed_growth_events_per_s": round(allowed, 2),
-        "rule": f"least-squares slope of the total lag over the last half of the samples "
-        f"at most {limit:.0%} of the events arriving per second (at least 3 samples)",
+        "seconds_behind_max": round(highest / events_per_s, 1) if events_per_s > 0 else None,
+        "rule": f"over the last half of the samples (at least 3), the least-squares slope of "
+        f"the total lag is at most {limit:.0%} of the events arriving per second, or the lag "
+        f"never passed {LAG_SECONDS_KEPT_UP:g} s of arrivals",
         "samples_judged": len(judged),
         "lag_at_end": judged[-1].lag if judged else None,
-        "lag_max": max((p.lag for p in judged), default=None),
+        "lag_max": highest if judged else None,
     }
 
 

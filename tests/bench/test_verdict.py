@@ -38,6 +38,17 @@ def test_a_lag_growing_by_a_tenth_of_the_arrivals_is_not_bounded() -> None:
     assert not verdict["bounded"]
     assert verdict["growth_events_per_s"] == pytest.approx(200, rel=0.05)
     assert verdict["allowed_growth_events_per_s"] == 40
+    assert verdict["seconds_behind_max"] > 10
+
+
+def test_a_growing_lag_still_within_seconds_of_arrivals_is_kept_up_with() -> None:
+    """Users still accumulating: the rate grows, and the lag of a sink keeping up with it."""
+    rising = [LagPoint(float(t), 300 + 8 * t) for t in range(0, 150, 5)]
+
+    verdict = lag_verdict(rising, events_per_s=230)
+
+    assert verdict["growth_events_per_s"] > verdict["allowed_growth_events_per_s"]
+    assert verdict["bounded"]
 
 
 def test_only_the_last_half_of_the_run_is_judged() -> None:
