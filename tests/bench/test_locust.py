@@ -21,7 +21,7 @@ def test_a_short_run_measures_both_sides_on_the_same_model() -> None:
     ours, theirs = result["streamsim"], result["locust"]
     assert ours["actions"] > 20 and theirs["actions"] > 20
     # The same chain and durations: the two take actions at a like pace.
-    assert 0.5 < theirs["actions"] / ours["actions"] < 2
+    assert 0.33 < theirs["actions"] / ours["actions"] < 3
     assert theirs["failures"] == 0
     assert ours["events"] > ours["actions"]  # ours also emits what it does
     assert result["locust_over_streamsim"] > 0
