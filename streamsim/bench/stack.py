@@ -32,7 +32,8 @@ from streamsim.stack.record import read_stack_record
 DESCRIPTION = "whole stack at a wave: lag, freshness, CPU and memory per part; --ramp for the most"
 
 START_TIMEOUT_S = 600.0  # Kafka, Dagster, Ray and the simulators, on a busy machine
-STOP_TIMEOUT_S = 900.0  # the run's drain: the sink's catch-up, then a last pipeline pass
+STOP_TIMEOUT_S = 900.0
+START_ATTEMPTS = 3  # the run's drain: the sink's catch-up, then a last pipeline pass
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -99,15 +100,35 @@ def run(settings: Any, options: argparse.Namespace) -> dict[str, Any]:
     check_options(options)
     with tempfile.TemporaryDirectory(prefix="bench-stack-") as scratch:
         state = options.keep or Path(scratch) / "state"
-        state.mkdir(parents=True, exist_ok=True)
-        env = bench_env(state, options)
-        summary = state.parent / f"{state.name}-summary.json"
-        up = start_stack(env, state, options, summary)
-        try:
-            result = measure(up, env, state, options)
-        finally:
-            stop_stack(up)
-        result["run_summary"] = read_summary(summary)
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                return run_once(state, options)
+            except PortTaken as taken:
+                if attempt == START_ATTEMPTS:
+                    raise StreamsimError(str(taken)) from None
+                progress(f"a free port was taken before the stack bound it; new ports: {taken}")
+    raise AssertionError("unreachable")
+
+
+class PortTaken(StreamsimError):
+    """Another process took one of the ports picked for the stack before `up` bound it."""
+
+
+def run_once(state: Path, options: argparse.Namespace) -> dict[str, Any]:
+    state.mkdir(parents=True, exist_ok=True)
+    env = bench_env(state, options)
+    summary = state.parent / f"{state.name}-summary.json"
+    up = start_stack(env, state, options, summary)
+    try:
+        result = measure(up, env, state, options)
+    except StreamsimError as error:
+        # Ports are picked free, then bound a moment later: a busy machine's Ray may win one.
+        if "is taken by" in str(error):
+            raise PortTaken(str(error)) from None
+        raise
+    finally:
+        stop_stack(up)
+    result["run_summary"] = read_summary(summary)
     return result
 
 
