@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,10 +22,17 @@ def test_a_short_run_at_a_small_wave_prints_its_series_and_verdict(tmp_path: Pat
         *("--keep", str(tmp_path / "state")),
     ]
 
-    done = subprocess.run(command, capture_output=True, text=True, timeout=840)
+    bench = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = bench.communicate(timeout=840)
+    except subprocess.TimeoutExpired:
+        # Ctrl-C, not a kill: the bench then stops its stack, which a killed bench would leave.
+        bench.send_signal(signal.SIGINT)
+        bench.communicate(timeout=600)
+        raise
 
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout)
+    assert bench.returncode == 0, err[-3000:]
+    result = json.loads(out)
     assert result["setup"]["peak"] == 2
     samples = result["samples"]
     assert len(samples) >= 8
