@@ -8,7 +8,7 @@ SUPERSET_VENV := .venv-superset
 BIN := $(VENV)/bin
 KAFKA_LIBS := kafka/libs
 
-.PHONY: run test install install-stack install-superset java browser lint clean-state
+.PHONY: run test install install-stack install-superset java browser kcat lint clean-state
 
 run: install-stack
 	$(BIN)/streamsim up $(ARGS)
@@ -19,10 +19,10 @@ test: install
 	$(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# What `make run` needs; the tests need a browser besides.
+# What `make run` needs; the tests need a browser and kcat besides.
 install-stack: $(VENV)/.installed java $(KAFKA_LIBS)/.installed install-superset
 install-superset: $(SUPERSET_VENV)/.installed
-install: install-stack browser
+install: install-stack browser kcat
 
 # Java 17 and Maven, through apt when missing: checked on every make, it costs nothing.
 java:
@@ -32,12 +32,16 @@ java:
 browser:
 	@bash tools/install-browser.sh
 
+# Debian's kcat, the raw reader `streamsim bench kcat` measures the sink against.
+kcat:
+	@bash tools/install-kcat.sh
+
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { echo "streamsim needs Python 3.11 (found: $(PYTHON)); install it and run make again"; exit 1; }
 	@echo "==> creating $(VENV) and installing streamsim with its dependencies (about a minute)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check --progress-bar on --upgrade pip
-	$(BIN)/pip install --disable-pip-version-check --progress-bar on -e '.[dev]'
+	$(BIN)/pip install --disable-pip-version-check --progress-bar on -e '.[dev,bench]'
 	touch $@
 
 $(SUPERSET_VENV)/.installed: superset/requirements.txt
