@@ -210,7 +210,8 @@ def bench_full_load(state: Path, events: int) -> dict[str, Any]:
 
 
 def bench_incremental(root: Path, options: argparse.Namespace) -> dict[str, Any]:
-    """The same increment after a short and after a long history: the two should match."""
+    """The same increment after a short and after a long history, for the fresh and the quality
+    job: a run's cost should follow its new data, so early and late should match."""
     per_hour = options.events // options.history_hours
     early = _incremental_after(root / "early", per_hour, 1, options.new_events)
     late = _incremental_after(
@@ -221,7 +222,9 @@ def bench_incremental(root: Path, options: argparse.Namespace) -> dict[str, Any]
         "early": {"history_events": per_hour, **early},
         "late": {"history_events": options.events, **late},
         "late_over_early": round(late["run_s"] / early["run_s"], 2),
+        # Per job, as each runs on its own trigger: the figure issue 7 asks to stay near 1.
         "fresh_late_over_early": round(late["fresh_s"] / early["fresh_s"], 2),
+        "quality_late_over_early": round(late["quality_s"] / early["quality_s"], 2),
     }
 
 

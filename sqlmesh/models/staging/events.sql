@@ -127,6 +127,8 @@ WITH window_rows AS (
 ), judged AS (
   SELECT
     *,
+    /* One parse of the body for every field read below, after duplicates are gone. */
+    @body_fields(body_json) AS body_fields,
     ROUND(EPOCH(emitted_at) - EPOCH(arrived_site_at), 3) AS emitted_lead_s,
     CASE
       WHEN emitted_at IS NULL
@@ -150,17 +152,17 @@ SELECT
   COALESCE(
     JSON_TYPE(body_json) = 'OBJECT'
     AND NOT event_id IS NULL
-    AND JSON_TYPE(body_json, '$.event_id') = 'VARCHAR'
-    AND JSON_TYPE(body_json, '$.schema_version') IN ('BIGINT', 'UBIGINT')
+    AND @json_type(body_fields, event_id) = 'VARCHAR'
+    AND @json_type(body_fields, schema_version) IN ('BIGINT', 'UBIGINT')
     AND schema_version = 1
-    AND JSON_TYPE(body_json, '$.emitted_at') = 'VARCHAR'
+    AND @json_type(body_fields, emitted_at) = 'VARCHAR'
     AND timely
-    AND JSON_TYPE(body_json, '$.run_id') = 'VARCHAR'
+    AND @json_type(body_fields, run_id) = 'VARCHAR'
     AND CASE source
       WHEN 'user'
       THEN event_type IN @event_types_of('user')
-      AND JSON_TYPE(body_json, '$.user_id') = 'VARCHAR'
-      AND JSON_TYPE(body_json, '$.session_id') = 'VARCHAR'
+      AND @json_type(body_fields, user_id) = 'VARCHAR'
+      AND @json_type(body_fields, session_id) = 'VARCHAR'
       AND TRIM(user_id) <> ''
       AND TRIM(session_id) <> ''
       WHEN 'server'
@@ -171,38 +173,38 @@ SELECT
     END,
     FALSE
   )::BOOLEAN AS envelope_valid,
-  @json_text(body_json, video_id)::TEXT AS video_id,
-  @json_number(body_json, position_s)::DOUBLE AS position_s,
-  @json_number(body_json, from_s)::DOUBLE AS from_s,
-  @json_number(body_json, to_s)::DOUBLE AS to_s,
-  @json_text(body_json, direction)::TEXT AS direction,
-  @json_text(body_json, server_id)::TEXT AS server_id,
-  @json_text(body_json, stream_id)::TEXT AS stream_id,
-  @json_text(body_json, reason)::TEXT AS reason,
-  @json_text(body_json, restart_reason)::TEXT AS restart_reason,
-  @json_number(body_json, video_start_time_ms)::BIGINT AS video_start_time_ms,
-  @json_number(body_json, waited_ms)::BIGINT AS waited_ms,
-  @json_number(body_json, refusals)::INT AS refusals,
-  @json_text(body_json, via)::TEXT AS via,
-  @json_text(body_json, category)::TEXT AS category,
-  @json_text(body_json, next)::TEXT AS next_action,
-  @json_text(body_json, page)::TEXT AS page,
-  @json_text(body_json, country)::TEXT AS country,
-  @json_text(body_json, device)::TEXT AS device,
-  @json_text(body_json, browser)::TEXT AS browser,
-  @json_text(body_json, connection)::TEXT AS connection,
-  @json_number(body_json, videos_watched)::INT AS videos_watched,
-  @json_number(body_json, capacity)::INT AS capacity,
-  @json_number(body_json, streams)::INT AS streams,
-  @json_number(body_json, utilisation)::DOUBLE AS utilisation,
-  @json_number(body_json, servers)::INT AS servers,
-  @json_number(body_json, desired_servers)::INT AS desired_servers,
-  @json_number(body_json, serving_servers)::INT AS serving_servers,
-  @json_number(body_json, draining_servers)::INT AS draining_servers,
-  @json_number(body_json, target_utilisation)::DOUBLE AS target_utilisation,
-  @json_number(body_json, streams_cut)::INT AS streams_cut,
-  @json_number(body_json, streams_lost)::INT AS streams_lost,
-  @json_text(body_json, reported_by)::TEXT AS reported_by,
+  @json_text(body_fields, video_id)::TEXT AS video_id,
+  @json_number(body_fields, position_s)::DOUBLE AS position_s,
+  @json_number(body_fields, from_s)::DOUBLE AS from_s,
+  @json_number(body_fields, to_s)::DOUBLE AS to_s,
+  @json_text(body_fields, direction)::TEXT AS direction,
+  @json_text(body_fields, server_id)::TEXT AS server_id,
+  @json_text(body_fields, stream_id)::TEXT AS stream_id,
+  @json_text(body_fields, reason)::TEXT AS reason,
+  @json_text(body_fields, restart_reason)::TEXT AS restart_reason,
+  @json_number(body_fields, video_start_time_ms)::BIGINT AS video_start_time_ms,
+  @json_number(body_fields, waited_ms)::BIGINT AS waited_ms,
+  @json_number(body_fields, refusals)::INT AS refusals,
+  @json_text(body_fields, via)::TEXT AS via,
+  @json_text(body_fields, category)::TEXT AS category,
+  @json_text(body_fields, next)::TEXT AS next_action,
+  @json_text(body_fields, page)::TEXT AS page,
+  @json_text(body_fields, country)::TEXT AS country,
+  @json_text(body_fields, device)::TEXT AS device,
+  @json_text(body_fields, browser)::TEXT AS browser,
+  @json_text(body_fields, connection)::TEXT AS connection,
+  @json_number(body_fields, videos_watched)::INT AS videos_watched,
+  @json_number(body_fields, capacity)::INT AS capacity,
+  @json_number(body_fields, streams)::INT AS streams,
+  @json_number(body_fields, utilisation)::DOUBLE AS utilisation,
+  @json_number(body_fields, servers)::INT AS servers,
+  @json_number(body_fields, desired_servers)::INT AS desired_servers,
+  @json_number(body_fields, serving_servers)::INT AS serving_servers,
+  @json_number(body_fields, draining_servers)::INT AS draining_servers,
+  @json_number(body_fields, target_utilisation)::DOUBLE AS target_utilisation,
+  @json_number(body_fields, streams_cut)::INT AS streams_cut,
+  @json_number(body_fields, streams_lost)::INT AS streams_lost,
+  @json_text(body_fields, reported_by)::TEXT AS reported_by,
   body::TEXT AS body,
   topic::TEXT AS topic,
   kafka_partition::INT AS kafka_partition,
