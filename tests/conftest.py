@@ -17,4 +17,8 @@ SESSION_TEARDOWN_S = 300
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if items:
-        items[-1].add_marker(pytest.mark.timeout(SESSION_TEARDOWN_S), append=False)
+        last = items[-1]
+        own = last.get_closest_marker("timeout")
+        own_s = float(own.args[0]) if own is not None and own.args else 0.0
+        # Room added to what the test needs itself, never taken from a longer timeout.
+        last.add_marker(pytest.mark.timeout(own_s + SESSION_TEARDOWN_S), append=False)

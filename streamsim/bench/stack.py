@@ -83,17 +83,15 @@ def bench_env(state: Path, options: argparse.Namespace) -> dict[str, str]:
 
 
 def settings_for(env: dict[str, str], run_id: str) -> Settings:
-    """The stack's settings as its children see them, built from the environment it got."""
-    overrides: dict[str, Any] = {"run_id": run_id}
-    for name, value in env.items():
-        if not name.startswith("STREAMSIM_"):
-            continue
-        part, _, field = name.removeprefix("STREAMSIM_").lower().partition("__")
-        if field:
-            overrides.setdefault(part, {})[field] = value
-        else:
-            overrides[part] = value
-    return load_settings(**overrides)
+    """The stack's settings as its children see them: read from the environment it got."""
+    saved = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        return load_settings(run_id=run_id)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def run(settings: Any, options: argparse.Namespace) -> dict[str, Any]:

@@ -54,6 +54,7 @@ def test_the_watchers_settings_are_the_stacks_own() -> None:
         "STREAMSIM_STATE_DIR": "/tmp/somewhere",
         "STREAMSIM_KAFKA__PORT": "41234",
         "STREAMSIM_ORCHESTRATOR__PORT": "41235",
+        "STREAMSIM_CONFIG": "/dev/null",
         "PATH": "/bin",
     }
 
