@@ -256,23 +256,9 @@ def _incremental_after(state: Path, events: int, hours: int, new_events: int) ->
 
 def bench_freshness(state: Path, seconds: float) -> dict[str, Any]:
     """Run `streamsim up` at default settings and time each event into the serving copy."""
-    from streamsim.stack.processes import free_port
+    from streamsim.stack.isolated import isolated_env
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMSIM_")}
-    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
-    env.pop("RAY_ADDRESS", None)
-    for name in (
-        "KAFKA__PORT",
-        "KAFKA__CONTROLLER_PORT",
-        "RAY__PORT",
-        "RAY__DASHBOARD_PORT",
-        "USERS__PORT",
-        "SERVERS__ROUTER_PORT",
-        "ORCHESTRATOR__PORT",
-        "PIPELINE__PORT",
-    ):
-        env[f"STREAMSIM_{name}"] = str(free_port())
-    env["STREAMSIM_STATE_DIR"] = str(state)
+    env = isolated_env(state)
     command = [sys.executable, "-m", "streamsim", "up", "--duration", str(seconds)]
     log = (state.parent / "up.out").open("w")
     up = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)

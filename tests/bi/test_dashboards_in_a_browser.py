@@ -8,7 +8,6 @@ a slower schedule than the rest, and a chart saying "No results" shows nothing w
 
 from __future__ import annotations
 
-import os
 import queue
 import signal
 import subprocess
@@ -30,7 +29,7 @@ from streamsim.bi.provision import DATABASE_NAME, provision
 from streamsim.bi.server import read_admin
 from streamsim.bi.specs import ChartSpec, DashboardSpec, read_dashboards, read_saved_queries
 from streamsim.settings import Settings
-from streamsim.stack.processes import free_port
+from streamsim.stack.isolated import isolated_env
 
 BIN = Path(sys.executable).parent
 READY_LINE = "Superset dashboards ready"
@@ -58,33 +57,16 @@ class LiveStack:
 
 
 def stack_env(state: Path) -> dict[str, str]:
-    ports = {
-        f"STREAMSIM_{name}": str(free_port())
-        for name in (
-            "KAFKA__PORT",
-            "KAFKA__CONTROLLER_PORT",
-            "RAY__PORT",
-            "RAY__DASHBOARD_PORT",
-            "USERS__PORT",
-            "SERVERS__ROUTER_PORT",
-            "ORCHESTRATOR__PORT",
-            "PIPELINE__PORT",
-            "BI__PORT",
-        )
-    }
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMSIM_")}
-    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
-    env.pop("RAY_ADDRESS", None)
-    return {
-        **env,
-        **ports,
-        "STREAMSIM_STATE_DIR": str(state),
-        "STREAMSIM_ORCHESTRATOR__MAX_RATE": "1",
-        "STREAMSIM_ORCHESTRATOR__PERIOD_S": "600",
-        "STREAMSIM_ORCHESTRATOR__ERROR_FACTOR": "0.1",
-        "STREAMSIM_SERVERS__MAX_SERVERS": "3",
-        "STREAMSIM_USERS__SEED": "8",
-    }
+    return isolated_env(
+        state,
+        {
+            "ORCHESTRATOR__MAX_RATE": 1,
+            "ORCHESTRATOR__PERIOD_S": 600,
+            "ORCHESTRATOR__ERROR_FACTOR": 0.1,
+            "SERVERS__MAX_SERVERS": 3,
+            "USERS__SEED": 8,
+        },
+    )
 
 
 def read_lines(up: subprocess.Popen[str], into: queue.Queue[str]) -> None:
