@@ -62,7 +62,7 @@ def test_a_later_file_completes_the_session_and_a_rerun_changes_nothing(
     lake.write(
         [
             lake_row(
-                "e5", event_type="video_skipped", emitted_at=at(17), offset=5, position_s=15.5
+                "e5", event_type="video_skipped", emitted_at=at(18), offset=5, position_s=15.5
             ),
             lake_row("e6", event_type="session_ended", emitted_at=at(20), offset=6),
         ]
