@@ -69,8 +69,8 @@ _settings = load_settings()
 def _core_and_marts_deps() -> dict[str, tuple[AssetKey, ...]]:
     """The core models and marts of docs/metrics.md, each with the models it reads."""
     reads = {
-        "core.video_views": ("staging.events", "reference.videos"),
-        "core.sessions": ("staging.events", "core.video_views"),
+        "core.video_views": ("staging.events", "reference.videos", "reference.event_fields"),
+        "core.sessions": ("staging.events", "core.video_views", "reference.event_fields"),
         "core.streams": ("staging.events",),
         "core.servers": ("staging.events",),
         "core.scaling_decisions": ("staging.events",),

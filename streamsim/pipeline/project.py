@@ -37,6 +37,7 @@ FRESH_MODELS = (
     "staging.events",
     "metrics.events_per_minute",
     "reference.videos",  # before core.video_views, which reads video lengths
+    "reference.event_fields",  # before the core models, which keep only accepted values
     # The core models and marts of docs/metrics.md.
     *("core.video_views", "core.sessions", "core.streams", "core.servers"),
     *("core.scaling_decisions", "core.server_utilisation"),
@@ -49,7 +50,6 @@ FRESH_MODELS = (
 # message, cost more per run, and run on a cadence of their own (PipelineSettings).
 QUALITY_MODELS = (
     "truth.injected_faults",
-    "reference.event_fields",
     "quality.quarantined_messages",
     "quality.messages",
     "quality.event_checks",

@@ -48,7 +48,7 @@ QUALITY_DEPS: Mapping[str, tuple[AssetKey, ...]] = {
     ),
     "quality.event_checks": (_key("quality", "messages"), _key("reference", "event_fields")),
     "quality.compliance": (EVENT_CHECKS, _key("core", "settings_timeline")),
-    "quality.quarantine": (_key("quality", "quarantined_messages"),),
+    "quality.quarantine": (_key("quality", "quarantined_messages"), EVENT_CHECKS),
 }
 QUALITY_DESCRIPTIONS = {
     "reference.videos": "The video catalogue of the configured behaviour model.",
@@ -58,7 +58,7 @@ QUALITY_DESCRIPTIONS = {
     "quality.messages": "Every message in the lake, judged on its own.",
     "quality.event_checks": "Every message, one boolean per expectation.",
     "quality.compliance": "Compliance per expectation, event type and site minute.",
-    "quality.quarantine": "Quarantined messages per minute, topic and reason.",
+    "quality.quarantine": "Quarantined messages per site minute, topic and reason.",
 }
 
 

@@ -80,19 +80,26 @@ def test_a_duplicate_arriving_in_a_later_run_does_not_replace_the_first_copy(
 def test_metrics_equal_an_independent_count_of_the_raw_parquet(
     settings: Settings, lake: Lake
 ) -> None:
+    # Emitted a minute before they land: an untimely event would count at its arrival minute.
+    minute = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    next_minute = minute + timedelta(minutes=1)
     lake.write(
         [
-            lake_row("a", emitted_at="2026-12-04T10:00:01.000Z"),
-            lake_row("b", emitted_at="2026-12-04T10:00:59.999Z"),
-            lake_row("c", emitted_at="2026-12-04T10:01:00.000Z", event_type="playback_paused"),
+            lake_row("a", emitted_at=f"{minute:%Y-%m-%dT%H:%M}:01.000Z"),
+            lake_row("b", emitted_at=f"{minute:%Y-%m-%dT%H:%M}:59.999Z"),
+            lake_row(
+                "c",
+                emitted_at=f"{next_minute:%Y-%m-%dT%H:%M}:00.000Z",
+                event_type="playback_paused",
+            ),
         ]
     )
     lake.write(
         [
-            lake_row("b", emitted_at="2026-12-04T10:00:59.999Z"),
+            lake_row("b", emitted_at=f"{minute:%Y-%m-%dT%H:%M}:59.999Z"),
             lake_row(
                 "d",
-                emitted_at="2026-12-04T10:00:30.000Z",
+                emitted_at=f"{minute:%Y-%m-%dT%H:%M}:30.000Z",
                 source="server",
                 event_type="stream_started",
                 server_id="srv-1",

@@ -11,18 +11,20 @@ MODEL (
   allow_partials TRUE,
   interval_unit 'hour',
   grain (run_id, session_id),
-  description 'One row per browser session that started (session_started seen): the user, traits, start and end, length, pages, videos opened, plays, exits before video start, watch time, pauses and seeks. Built from staging rows whose envelope is valid and from core.video_views. See docs/metrics.md.',
+  description 'One row per browser session that started (session_started seen): the user, traits, start and end, length, pages, videos opened, plays, exits before video start, watch time, pauses and seeks. Built from staging rows whose envelope is valid and from core.video_views; a trait the accepted_values expectation rejects is unknown. See docs/metrics.md.',
   column_descriptions (
     run_id = 'Simulation run.',
     session_id = 'Browser session.',
     user_id = 'Simulated user.',
-    country = 'The user''s country.',
-    device = 'The user''s device: mobile, desktop, tv or tablet.',
-    browser = 'The user''s browser.',
-    connection = 'The user''s connection.',
+    country = 'The user''s country; unknown when the value sent is not an accepted one (reference.event_fields).',
+    device = 'The user''s device: mobile, desktop, tv or tablet; unknown for any other value.',
+    browser = 'The user''s browser; unknown for a value not accepted.',
+    connection = 'The user''s connection; unknown for a value not accepted.',
     started_at = 'Site time the user opened the site (session_started).',
-    ended_at = 'Site time the user closed the browser (session_ended); NULL while open.',
-    length_s = 'Session length: seconds from start to end; NULL while open.',
+    ended_at = 'Site time the user closed the browser (session_ended); NULL while open or when that event was not counted.',
+    last_event_at = 'Site time of the session''s last counted event.',
+    closed_at = 'Site time the session stops counting as active: ended_at, else last_event_at plus session_timeout_s (variable, site seconds), so a session whose end was lost is not active for ever.',
+    length_s = 'Session length: seconds from start to end; NULL while open or when the end was not counted.',
     page_views = 'Pages shown.',
     videos_opened = 'Videos opened (views).',
     plays = 'Views whose first frame played.',
@@ -55,6 +57,14 @@ WITH touched AS (
     e.envelope_valid
     AND e.source = 'user'
     AND e.ingested_at >= @start_ts::TIMESTAMP - INTERVAL (@VAR('session_lookback_hours', 24)) HOUR
+), accepted AS (
+  /* The traits the accepted_values expectation allows: any other is counted as unknown. */
+  SELECT
+    field,
+    accepted
+  FROM reference.event_fields
+  WHERE
+    event_type = 'session_started'
 ), sessions AS (
   SELECT
     run_id,
@@ -66,6 +76,7 @@ WITH touched AS (
     ARG_MIN(connection, emitted_at) FILTER (WHERE event_type = 'session_started') AS connection,
     MIN(emitted_at) FILTER (WHERE event_type = 'session_started') AS started_at,
     MIN(emitted_at) FILTER (WHERE event_type = 'session_ended') AS ended_at,
+    MAX(emitted_at) AS last_event_at,
     COUNT(*) FILTER (WHERE event_type = 'page_viewed') AS page_views,
     MAX(ingested_at) AS last_ingested_at
   FROM session_events
@@ -96,12 +107,33 @@ SELECT
   s.run_id::TEXT AS run_id,
   s.session_id::TEXT AS session_id,
   s.user_id::TEXT AS user_id,
-  s.country::TEXT AS country,
-  s.device::TEXT AS device,
-  s.browser::TEXT AS browser,
-  s.connection::TEXT AS connection,
+  CASE
+    WHEN LIST_CONTAINS((SELECT accepted FROM accepted WHERE field = 'country'), s.country)
+    THEN s.country
+    ELSE 'unknown'
+  END::TEXT AS country,
+  CASE
+    WHEN LIST_CONTAINS((SELECT accepted FROM accepted WHERE field = 'device'), s.device)
+    THEN s.device
+    ELSE 'unknown'
+  END::TEXT AS device,
+  CASE
+    WHEN LIST_CONTAINS((SELECT accepted FROM accepted WHERE field = 'browser'), s.browser)
+    THEN s.browser
+    ELSE 'unknown'
+  END::TEXT AS browser,
+  CASE
+    WHEN LIST_CONTAINS((SELECT accepted FROM accepted WHERE field = 'connection'), s.connection)
+    THEN s.connection
+    ELSE 'unknown'
+  END::TEXT AS connection,
   s.started_at::TIMESTAMP AS started_at,
   s.ended_at::TIMESTAMP AS ended_at,
+  s.last_event_at::TIMESTAMP AS last_event_at,
+  COALESCE(
+    s.ended_at,
+    s.last_event_at + INTERVAL (@VAR('session_timeout_s', 120)) SECOND
+  )::TIMESTAMP AS closed_at,
   ROUND(EPOCH(s.ended_at) - EPOCH(s.started_at), 3)::DOUBLE AS length_s,
   s.page_views::INT AS page_views,
   COALESCE(v.videos_opened, 0)::INT AS videos_opened,

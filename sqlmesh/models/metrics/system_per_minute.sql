@@ -14,9 +14,9 @@ MODEL (
   column_descriptions (
     run_id = 'Simulation run.',
     minute = 'Site-time minute (UTC).',
-    active_users = 'Sessions open at the minute''s start: started_at <= minute < ended_at (or not ended).',
+    active_users = 'Sessions open at the minute''s start: started_at <= minute < closed_at (the end, or session_timeout_s after the last event when no end was counted).',
     sessions_started = 'Sessions that started within the minute.',
-    concurrent_plays = 'Plays in progress at the minute''s start: first frame shown, view not yet ended (paused plays count).',
+    concurrent_plays = 'Plays in progress at the minute''s start: first frame shown, view not yet closed (paused plays count; see core.video_views.closed_at).',
     plays_started = 'Plays whose first frame came within the minute.',
     concurrent_streams = 'Streams the servers held at the minute''s start (server side).',
     servers_alive = 'Servers alive at the minute''s start (core.server_utilisation).',
@@ -40,15 +40,13 @@ WITH ranges AS (
   SELECT
     m.run_id,
     m.minute,
-    COUNT(*) FILTER (WHERE s.started_at <= m.minute AND (s.ended_at IS NULL OR s.ended_at > m.minute)) AS active_users,
+    COUNT(*) FILTER (WHERE s.started_at <= m.minute AND s.closed_at > m.minute) AS active_users,
     COUNT(*) FILTER (WHERE DATE_TRUNC('minute', s.started_at) = m.minute) AS sessions_started
   FROM minutes AS m
   JOIN core.sessions AS s
     ON s.run_id = m.run_id
     AND s.started_at < m.minute + INTERVAL 1 MINUTE
-    AND (
-      s.ended_at IS NULL OR s.ended_at > m.minute
-    )
+    AND s.closed_at > m.minute
   GROUP BY
     1,
     2
@@ -56,16 +54,14 @@ WITH ranges AS (
   SELECT
     m.run_id,
     m.minute,
-    COUNT(*) FILTER (WHERE v.started_at <= m.minute AND (v.ended_at IS NULL OR v.ended_at > m.minute)) AS concurrent_plays,
+    COUNT(*) FILTER (WHERE v.started_at <= m.minute AND v.closed_at > m.minute) AS concurrent_plays,
     COUNT(*) FILTER (WHERE DATE_TRUNC('minute', v.started_at) = m.minute) AS plays_started
   FROM minutes AS m
   JOIN core.video_views AS v
     ON v.run_id = m.run_id
     AND v.started
     AND v.started_at < m.minute + INTERVAL 1 MINUTE
-    AND (
-      v.ended_at IS NULL OR v.ended_at > m.minute
-    )
+    AND v.closed_at > m.minute
   GROUP BY
     1,
     2

@@ -8,7 +8,7 @@ MODEL (
   /* A FULL model's interval is today's; partial intervals let each run rebuild it. */
   allow_partials TRUE,
   grain video_id,
-  description 'One row per video played at least once, over all runs: plays, watch time, completion and exits before video start, ranked by plays, with each video''s cumulative share of plays (the long tail).',
+  description 'One row per catalogue video played at least once, over all runs (a view whose events name no video in reference.videos is in no row): plays, watch time, completion and exits before video start, ranked by plays, with each video''s cumulative share of plays (the long tail).',
   column_descriptions (
     video_id = 'Video.',
     category = 'Category of the video.',
@@ -33,6 +33,8 @@ WITH per_video AS (
     COUNT(*) FILTER (WHERE completed) AS completed_plays,
     SUM(watch_time_s) AS watch_time_s
   FROM core.video_views
+  WHERE
+    NOT video_id IS NULL
   GROUP BY
     1
   HAVING
