@@ -23,8 +23,6 @@ logger = logging.getLogger(__name__)
 
 # Longer than staging's late-file grace (10 minutes), so no late event is counted twice.
 LOOKBACK_MINUTES = 15
-# Events skewed further than this from their ingestion are clock faults, not pipeline delay.
-SKEW_LIMIT_S = 3600
 
 _SETUP = """
 CREATE SCHEMA IF NOT EXISTS ops;
@@ -44,7 +42,7 @@ COMMENT ON COLUMN ops.freshness.max_s IS 'Slowest event, seconds from emission t
 
 _NEW_EVENTS = f"""
 CREATE TEMP TABLE fresh AS
-SELECT s.event_key, s.ingested_at, s.emitted_at
+SELECT s.event_key, s.ingested_at, s.emitted_at, s.timely
 FROM staging.events AS s
 WHERE s.run_id = $run_id
   AND s.ingested_at >= (
@@ -54,16 +52,15 @@ WHERE s.run_id = $run_id
   AND s.event_key NOT IN (SELECT event_key FROM ops.freshness_seen)
 """
 
-_SUMMARY = f"""
+# An event whose clock staging judged untimely (skewed) says nothing of the pipeline's delay.
+_SUMMARY = """
 WITH delays AS (
-  SELECT $published - ($origin + (EPOCH(emitted_at) - $origin) / $speed) AS delay_s,
-    EPOCH(ingested_at) - ($origin + (EPOCH(emitted_at) - $origin) / $speed) AS landing_s
+  SELECT $published - ($origin + (EPOCH(emitted_at) - $origin) / $speed) AS delay_s
   FROM fresh
-  WHERE emitted_at IS NOT NULL
+  WHERE emitted_at IS NOT NULL AND timely
 )
 SELECT COUNT(*), QUANTILE_CONT(delay_s, 0.5), QUANTILE_CONT(delay_s, 0.95), MAX(delay_s)
 FROM delays
-WHERE ABS(landing_s) < {SKEW_LIMIT_S}
 """
 
 _REMEMBER = f"""
