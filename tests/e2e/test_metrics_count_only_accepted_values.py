@@ -19,8 +19,6 @@ The exact equality of the numbers with the ledger is tested at factor 0
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,11 +28,11 @@ from typing import Any
 import duckdb
 import pytest
 
+from streamsim.bench.quality import run_stack
 from streamsim.settings import load_settings
 
 from .test_up import stack_env
 
-BIN = Path(sys.executable).parent
 RUN_SECONDS = 60
 SPEED = 10.0
 ERROR_FACTOR = 0.3
@@ -75,14 +73,7 @@ def broken_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokenRun]:
     state = tmp_path_factory.mktemp("broken") / "state"
     env, _ = stack_env(state)
     env["STREAMSIM_ORCHESTRATOR__ERROR_FACTOR"] = str(ERROR_FACTOR)
-    up = subprocess.run(
-        [str(BIN / "streamsim"), "up", "--duration", str(RUN_SECONDS), "--speed", str(SPEED)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
-    assert up.returncode == 0, f"streamsim up failed:\n{up.stdout}\n{up.stderr}"
+    run_stack(state, env, RUN_SECONDS, SPEED)  # raises with up's last words if it failed
     settings = load_settings(state_dir=state)
     [ledger_path] = (settings.state / "runs").glob("*/ledger.json")  # one run, named by up
     sessions = json.loads(ledger_path.read_text())["sessions"]

@@ -19,8 +19,6 @@ state/runs/<run_id>/ledger.json. Compared here, for the run's sessions and plays
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,11 +28,11 @@ from typing import Any
 import duckdb
 import pytest
 
+from streamsim.bench.quality import run_stack
 from streamsim.settings import load_settings
 
 from .test_up import stack_env
 
-BIN = Path(sys.executable).parent
 RUN_SECONDS = 100
 SPEED = 10.0
 WATCH_TIME_TOLERANCE_S = 10.0
@@ -53,14 +51,7 @@ class SeededRun:
 def seeded_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeededRun]:
     state = tmp_path_factory.mktemp("ledger") / "state"
     env, _ = stack_env(state)
-    up = subprocess.run(
-        [str(BIN / "streamsim"), "up", "--duration", str(RUN_SECONDS), "--speed", str(SPEED)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
-    assert up.returncode == 0, f"streamsim up failed:\n{up.stdout}\n{up.stderr}"
+    run_stack(state, env, RUN_SECONDS, SPEED)  # raises with up's last words if it failed
     settings = load_settings(state_dir=state)
     [ledger_path] = (settings.state / "runs").glob("*/ledger.json")  # one run, named by up
     run_id = ledger_path.parent.name

@@ -8,20 +8,17 @@ for a run of minutes, and one lake file per claimed hour and batch.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 
+from streamsim.bench.quality import run_stack
 from streamsim.settings import Settings, load_settings
 
 from .test_up import stack_env
 
-BIN = Path(sys.executable).parent
 RUN_SECONDS = 60
 SPEED = 10.0
 # The run's site length is 10 minutes; users start once the stack is up, and the last beats
@@ -36,14 +33,7 @@ def skewed_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     state = tmp_path_factory.mktemp("skew") / "state"
     env, _ = stack_env(state)
     env["STREAMSIM_ORCHESTRATOR__ERROR_FACTOR"] = "0.3"
-    up = subprocess.run(
-        [str(BIN / "streamsim"), "up", "--duration", str(RUN_SECONDS), "--speed", str(SPEED)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
-    assert up.returncode == 0, f"streamsim up failed:\n{up.stdout}\n{up.stderr}"
+    run_stack(state, env, RUN_SECONDS, SPEED)  # raises with up's last words if it failed
     yield load_settings(state_dir=state)
 
 
