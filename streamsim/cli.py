@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 import time
 import tomllib
@@ -81,9 +82,20 @@ def add_bench_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         )
 
 
+def refuse_endless_numbers(args: argparse.Namespace) -> None:
+    """No bench means anything by nan or inf seconds, users or rates; each checks the rest."""
+    from streamsim.errors import StreamsimError
+
+    for name, value in vars(args).items():
+        if isinstance(value, float) and not math.isfinite(value):
+            flag = "--" + name.replace("_", "-")
+            raise StreamsimError(f"{flag} must be a finite number, not {value}")
+
+
 def run_bench(args: argparse.Namespace) -> int:
     from streamsim.bench import available
 
+    refuse_endless_numbers(args)
     result = available()[args.benchmark].run(settings_from(args), args)
     print(json.dumps(result, indent=2, default=str))
     return 0
@@ -101,7 +113,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def run_up(args: argparse.Namespace) -> int:
     from streamsim.stack.up import up
 
-    if args.duration is not None and args.duration <= 0:
+    if args.duration is not None and not 0 < args.duration < math.inf:
         raise SystemExit("streamsim: --duration must be a positive number of seconds")
     settings = settings_from(args)
     now = time.time()

@@ -30,9 +30,10 @@ LOOPBACK = "127.0.0.1"
 
 
 class Part(BaseModel):
-    """A part's settings: a misspelt key is an error, never silently ignored."""
+    """A part's settings: a misspelt key is an error, never silently ignored; a number is
+    finite (an infinite speed or rate overflows the clocks instead of meaning anything)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class KafkaSettings(Part):
@@ -303,7 +304,7 @@ class Settings(BaseSettings):
     """Everything streamsim reads; built once per process by `load_settings()`."""
 
     model_config = SettingsConfigDict(
-        env_prefix="STREAMSIM_", env_nested_delimiter="__", extra="forbid"
+        env_prefix="STREAMSIM_", env_nested_delimiter="__", extra="forbid", allow_inf_nan=False
     )
 
     state_dir: Path = Field(default=Path(".state"), description="All data and logs live here.")

@@ -107,6 +107,29 @@ def test_up_with_speed_zero_names_the_invalid_setting(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--speed", "inf"), "invalid setting: speed: Input should be a finite number"),
+        (("--duration", "nan"), "--duration must be a positive number"),
+    ],
+)
+def test_up_refuses_an_endless_speed_or_duration_in_one_line(
+    tmp_path: Path, args: tuple[str, str], said: str
+) -> None:
+    line = one_error_line(streamsim(tmp_path, "up", *args))
+
+    assert line.startswith(f"streamsim: {said}")
+
+
+@pytest.mark.timeout(60)
+def test_a_rate_of_infinity_in_the_environment_is_refused(tmp_path: Path) -> None:
+    done = streamsim(tmp_path, "sql", "SELECT 1", env={"STREAMSIM_ORCHESTRATOR__MAX_RATE": "inf"})
+
+    assert "orchestrator.max_rate: Input should be a finite number" in one_error_line(done)
+
+
+@pytest.mark.timeout(60)
 def test_a_bad_setting_in_the_environment_is_one_line_too(tmp_path: Path) -> None:
     done = streamsim(tmp_path, "sql", "SELECT 1", env={"STREAMSIM_SERVERS__CAPACITY": "0"})
 
@@ -200,3 +223,18 @@ def test_bench_quality_refuses_bad_options_before_starting_a_stack(
 
     with pytest.raises(StreamsimError, match=refusal):
         check_options(args)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("command", "flag"),
+    [(["locust", "--seconds", "nan"], "--seconds"), (["stack", "--peak", "inf"], "--peak")],
+)
+def test_a_bench_refuses_nan_or_infinity_before_it_starts(command: list[str], flag: str) -> None:
+    from streamsim.cli import parser, refuse_endless_numbers
+    from streamsim.errors import StreamsimError
+
+    args = parser().parse_args(["bench", *command])
+
+    with pytest.raises(StreamsimError, match=f"^{flag} must be a finite number"):
+        refuse_endless_numbers(args)
