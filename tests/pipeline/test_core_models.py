@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -23,12 +24,13 @@ def query(settings: Settings, sql: str) -> list[tuple[object, ...]]:
         return db.execute(sql).fetchall()
 
 
-# The session happened a minute ago: staging counts only events emitted near their arrival.
-SESSION_MINUTE = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
-
-
-def at(second: int) -> str:
-    return f"{SESSION_MINUTE:%Y-%m-%dT%H:%M}:{second:02d}.000Z"
+@pytest.fixture
+def at() -> Callable[[int], str]:
+    """Times in a minute that ended just before the test: staging counts only events emitted
+    near their arrival, so the minute is taken when the test runs, not when it is collected
+    (a whole suite can run between the two)."""
+    minute = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=1)
+    return lambda second: f"{minute:%Y-%m-%dT%H:%M}:{second:02d}.000Z"
 
 
 # A video of the catalogue (a view of any other has no video), longer than the play below.
@@ -38,7 +40,7 @@ VIDEO = next(row["video_id"] for row in catalogue_rows(None) if float(str(row["d
 @pytest.mark.slow  # three SQLMesh runs: about 40 s alone, longer on a busy machine
 @pytest.mark.timeout(300)
 def test_a_later_file_completes_the_session_and_a_rerun_changes_nothing(
-    settings: Settings, lake: Lake
+    settings: Settings, lake: Lake, at: Callable[[int], str]
 ) -> None:
     lake.write(
         [
