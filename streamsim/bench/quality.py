@@ -80,19 +80,25 @@ def say_ignored(names: list[str]) -> None:
         )
 
 
-def check_options(options: argparse.Namespace) -> None:
-    """Refuse what `up` would refuse only after a minute of starting the stack."""
+def check_stack_options(options: argparse.Namespace, positive: tuple[str, ...]) -> None:
+    """What every bench that starts a stack refuses before starting it: the error factor,
+    the options that must be positive, and a --keep that is not a folder."""
     if not 0 <= options.error_factor <= 1:
         raise StreamsimError(f"--error-factor must be from 0 to 1, not {options.error_factor:g}")
-    for name in ("duration", "speed"):
-        if getattr(options, name) <= 0:
-            raise StreamsimError(
-                f"--{name} must be a positive number, not {getattr(options, name):g}"
-            )
-    if options.max_rate < 0:
-        raise StreamsimError(f"--max-rate must be 0 or more, not {options.max_rate:g}")
+    for name in positive:
+        value = getattr(options, name)
+        if value <= 0:
+            flag = name.replace("_", "-")
+            raise StreamsimError(f"--{flag} must be a positive number, not {value:g}")
     if options.keep is not None and options.keep.exists() and not options.keep.is_dir():
         raise StreamsimError(f"--keep {options.keep} is not a folder")
+
+
+def check_options(options: argparse.Namespace) -> None:
+    """Refuse what `up` would refuse only after a minute of starting the stack."""
+    check_stack_options(options, ("duration", "speed"))
+    if options.max_rate < 0:
+        raise StreamsimError(f"--max-rate must be 0 or more, not {options.max_rate:g}")
 
 
 def run(settings: Any, options: argparse.Namespace) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 
 from streamsim.bench._stack_watch import StackWatch
 from streamsim.bench._verdict import freshness_verdict, highest_sustained, lag_verdict
-from streamsim.bench.quality import stack_env
+from streamsim.bench.quality import check_stack_options, stack_env
 from streamsim.errors import StreamsimError
 from streamsim.orchestrator.client import set_config
 from streamsim.settings import Settings, load_settings
@@ -32,8 +32,8 @@ from streamsim.stack.record import read_stack_record
 DESCRIPTION = "whole stack at a wave: lag, freshness, CPU and memory per part; --ramp for the most"
 
 START_TIMEOUT_S = 600.0  # Kafka, Dagster, Ray and the simulators, on a busy machine
-STOP_TIMEOUT_S = 900.0
-START_ATTEMPTS = 3  # the run's drain: the sink's catch-up, then a last pipeline pass
+STOP_TIMEOUT_S = 900.0  # the run's drain: the sink's catch-up, then a last pipeline pass
+START_ATTEMPTS = 3  # a port found free may be taken by another process before up binds it
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -53,18 +53,11 @@ def add_options(parser: argparse.ArgumentParser) -> None:
 
 def check_options(options: argparse.Namespace) -> None:
     """Refuse what would only fail after minutes of starting a stack."""
-    if not 0 <= options.error_factor <= 1:
-        raise StreamsimError(f"--error-factor must be from 0 to 1, not {options.error_factor:g}")
-    for name in ("peak", "period", "speed", "minutes", "interval"):
-        if getattr(options, name) <= 0:
-            value = getattr(options, name)
-            raise StreamsimError(f"--{name} must be a positive number, not {value:g}")
+    check_stack_options(options, ("peak", "period", "speed", "minutes", "interval"))
     if options.ramp and (options.ramp_factor <= 1 or options.ramp_steps < 1):
         raise StreamsimError("--ramp needs --ramp-factor above 1 and --ramp-steps of 1 or more")
     if options.minutes * 60 < 4 * options.interval:
         raise StreamsimError("--minutes must allow at least 4 samples of --interval")
-    if options.keep is not None and options.keep.exists() and not options.keep.is_dir():
-        raise StreamsimError(f"--keep {options.keep} is not a folder")
 
 
 def peaks(options: argparse.Namespace) -> list[float]:
