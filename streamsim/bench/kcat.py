@@ -32,6 +32,7 @@ from streamsim.events.topics import topic_for
 from streamsim.settings import Settings, load_settings
 from streamsim.sink.lag import consumer_lag
 from streamsim.stack.broker import running_broker
+from streamsim.stack.isolated import isolated_env
 from streamsim.stack.processes import free_port
 
 DESCRIPTION = "events per second: the sink vs kcat reading the same pre-filled topic"
@@ -125,13 +126,8 @@ def read_with_kcat(kcat: str, settings: Settings, events: int, out: Path) -> dic
 
 def read_with_sink(settings: Settings, events: int) -> dict[str, Any]:
     group = f"bench-kcat-{uuid.uuid4().hex[:8]}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMSIM_")}
-    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
-    env.update(
-        STREAMSIM_CONFIG=os.devnull,
-        STREAMSIM_STATE_DIR=str(settings.state),
-        STREAMSIM_KAFKA__PORT=str(settings.kafka.port),
-        STREAMSIM_SINK__GROUP_ID=group,
+    env = isolated_env(
+        settings.state, {"KAFKA__PORT": settings.kafka.port, "SINK__GROUP_ID": group}
     )
     watched = load_settings(
         state_dir=settings.state, kafka={"port": settings.kafka.port}, sink={"group_id": group}
