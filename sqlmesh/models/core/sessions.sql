@@ -57,14 +57,6 @@ WITH touched AS (
     e.envelope_valid
     AND e.source = 'user'
     AND e.ingested_at >= @start_ts::TIMESTAMP - INTERVAL (@VAR('session_lookback_hours', 24)) HOUR
-), accepted AS (
-  /* The traits the accepted_values expectation allows: any other is counted as unknown. */
-  SELECT
-    field,
-    accepted
-  FROM reference.event_fields
-  WHERE
-    event_type = 'session_started'
 ), sessions AS (
   SELECT
     run_id,
@@ -107,26 +99,10 @@ SELECT
   s.run_id::TEXT AS run_id,
   s.session_id::TEXT AS session_id,
   s.user_id::TEXT AS user_id,
-  CASE
-    WHEN LIST_CONTAINS((SELECT accepted FROM accepted WHERE field = 'country'), s.country)
-    THEN s.country
-    ELSE 'unknown'
-  END::TEXT AS country,
-  CASE
-    WHEN LIST_CONTAINS((SELECT accepted FROM accepted WHERE field = 'device'), s.device)
-    THEN s.device
-    ELSE 'unknown'
-  END::TEXT AS device,
-  CASE
-    WHEN LIST_CONTAINS((SELECT accepted FROM accepted WHERE field = 'browser'), s.browser)
-    THEN s.browser
-    ELSE 'unknown'
-  END::TEXT AS browser,
-  CASE
-    WHEN LIST_CONTAINS((SELECT accepted FROM accepted WHERE field = 'connection'), s.connection)
-    THEN s.connection
-    ELSE 'unknown'
-  END::TEXT AS connection,
+  @accepted_or_unknown('session_started', 'country', s.country)::TEXT AS country,
+  @accepted_or_unknown('session_started', 'device', s.device)::TEXT AS device,
+  @accepted_or_unknown('session_started', 'browser', s.browser)::TEXT AS browser,
+  @accepted_or_unknown('session_started', 'connection', s.connection)::TEXT AS connection,
   s.started_at::TIMESTAMP AS started_at,
   s.ended_at::TIMESTAMP AS ended_at,
   s.last_event_at::TIMESTAMP AS last_event_at,

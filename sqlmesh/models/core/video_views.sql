@@ -240,30 +240,9 @@ SELECT
   v.user_id::TEXT AS user_id,
   v.video_id::TEXT AS video_id,
   v.category::TEXT AS category,
-  CASE
-    WHEN LIST_CONTAINS(
-      (SELECT accepted FROM accepted WHERE event_type = 'video_opened' AND field = 'via'),
-      v.via
-    )
-    THEN v.via
-    ELSE 'unknown'
-  END::TEXT AS via,
-  CASE
-    WHEN LIST_CONTAINS(
-      (SELECT accepted FROM accepted WHERE event_type = 'session_started' AND field = 'country'),
-      t.country
-    )
-    THEN t.country
-    ELSE 'unknown'
-  END::TEXT AS country,
-  CASE
-    WHEN LIST_CONTAINS(
-      (SELECT accepted FROM accepted WHERE event_type = 'session_started' AND field = 'device'),
-      t.device
-    )
-    THEN t.device
-    ELSE 'unknown'
-  END::TEXT AS device,
+  @accepted_or_unknown('video_opened', 'via', v.via)::TEXT AS via,
+  @accepted_or_unknown('session_started', 'country', t.country)::TEXT AS country,
+  @accepted_or_unknown('session_started', 'device', t.device)::TEXT AS device,
   v.opened_at::TIMESTAMP AS opened_at,
   (NOT v.started_at IS NULL)::BOOLEAN AS started,
   v.started_at::TIMESTAMP AS started_at,
