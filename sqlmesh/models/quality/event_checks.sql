@@ -137,6 +137,22 @@ WITH runs AS (
     2
   HAVING
     COUNT(*) > 1
+), rejected_openers AS (
+  /* Rejected messages that may have been a session's start: unreadable, or of no known type. */
+  SELECT
+    topic,
+    kafka_partition,
+    kafka_offset,
+    COALESCE(session_id, kafka_key) AS session_key,
+    user_id
+  FROM clocked
+  WHERE
+    NOT valid_alone
+    AND (
+      event_type IS NULL
+      OR event_type = 'session_started'
+      OR NOT event_type IN (SELECT event_type FROM reference.event_fields)
+    )
 ), sessions_judged AS (
   SELECT
     e.*,
@@ -158,27 +174,25 @@ WITH runs AS (
           u.user_id = e.user_id AND u.session_id <> e.session_id
       )
       THEN FALSE
+      /* Two lookups, each on equal keys: one EXISTS over both made DuckDB compare every
+         message with every rejected one (a nested loop, minutes at a few 100k messages). */
       ELSE EXISTS(
         SELECT
           1
-        FROM clocked AS r
+        FROM rejected_openers AS r
         WHERE
           r.topic = e.topic
-          AND NOT r.valid_alone
-          AND (
-            r.event_type IS NULL
-            OR r.event_type = 'session_started'
-            OR NOT r.event_type IN (SELECT event_type FROM reference.event_fields)
-          )
-          AND (
-            (
-              COALESCE(r.session_id, r.kafka_key) = e.session_id
-              AND r.kafka_partition = e.kafka_partition
-              /* Before it, or held back from before it and landed right after it. */
-              AND (r.kafka_offset < e.kafka_offset OR r.kafka_offset = e.next_first)
-            )
-            OR (COALESCE(r.session_id, r.kafka_key) IS NULL AND r.user_id = e.user_id)
-          )
+          AND r.session_key = e.session_id
+          AND r.kafka_partition = e.kafka_partition
+          /* Before it, or held back from before it and landed right after it. */
+          AND (r.kafka_offset < e.kafka_offset OR r.kafka_offset = e.next_first)
+      )
+      OR EXISTS(
+        SELECT
+          1
+        FROM rejected_openers AS r
+        WHERE
+          r.topic = e.topic AND r.session_key IS NULL AND r.user_id = e.user_id
       )
     END AS known_session
   FROM clocked AS e
@@ -235,6 +249,46 @@ WITH runs AS (
       'playback_paused', 'video_ended', 'video_skipped', 'playback_abandoned'
     )
   WINDOW play AS (PARTITION BY session_id ORDER BY time_read, kafka_offset)
+), rejected AS (
+  SELECT
+    *
+  FROM trusted
+  WHERE
+    NOT (usable AND NOT held_back)
+), gap_candidates AS (
+  /* Pairs of a play event and a rejected message sharing its session id, Kafka key or user:
+     each join is on equal keys, and in_between keeps the pairs that lie in the gap. (One join
+     with the whole condition, an OR of these, made DuckDB compare every play event with every
+     rejected message.) UNION drops a pair found by more than one key. */
+  SELECT
+    p.topic,
+    p.kafka_partition,
+    p.kafka_offset,
+    r.kafka_partition AS rejected_partition,
+    r.kafka_offset AS rejected_offset
+  FROM plays AS p
+  JOIN rejected AS r
+    ON r.topic = p.topic AND r.session_id = p.session_id
+  UNION
+  SELECT
+    p.topic,
+    p.kafka_partition,
+    p.kafka_offset,
+    r.kafka_partition,
+    r.kafka_offset
+  FROM plays AS p
+  JOIN rejected AS r
+    ON r.topic = p.topic AND r.kafka_key = p.kafka_key
+  UNION
+  SELECT
+    p.topic,
+    p.kafka_partition,
+    p.kafka_offset,
+    r.kafka_partition,
+    r.kafka_offset
+  FROM plays AS p
+  JOIN rejected AS r
+    ON r.topic = p.topic AND r.user_id = p.user_id
 ), in_between AS (
   /* Rejected messages of the play's session lying between an event and the one before it,
      by offset in the partition or by a readable time: what may account for a gap. */
@@ -266,11 +320,15 @@ WITH runs AS (
         OR (NOT COALESCE(r.time_trusted, FALSE) AND r.kafka_offset = p.next_offset)
       )
     ) AS other_events
-  FROM plays AS p
-  JOIN trusted AS r
-    ON r.topic = p.topic
-    AND NOT (r.usable AND NOT r.held_back)
-    AND (
+  FROM gap_candidates AS c
+  JOIN plays AS p
+    USING (topic, kafka_partition, kafka_offset)
+  JOIN rejected AS r
+    ON r.topic = c.topic
+    AND r.kafka_partition = c.rejected_partition
+    AND r.kafka_offset = c.rejected_offset
+  WHERE
+    (
       (
         r.kafka_partition = p.kafka_partition
         AND (
