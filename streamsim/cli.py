@@ -135,7 +135,7 @@ def run_up(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from streamsim.stack.record import read_stack_record
+    from streamsim.stack.record import read_stack_record, settings_of_running_stack
     from streamsim.stack.status import collect, render
 
     settings = settings_from(args)
@@ -147,7 +147,7 @@ def run_status(args: argparse.Namespace) -> int:
         else:
             print(f"{not_running} (start it with `make run`, or give --state-dir)")
         return 1
-    report = collect(settings, stack)
+    report = collect(settings_of_running_stack(settings, stack), stack)
     print(render(report, args.json))
     return 0 if all(h.healthy for h in report) else 1
 
@@ -163,8 +163,11 @@ def run_sql(args: argparse.Namespace) -> int:
 
 def run_config(args: argparse.Namespace) -> int:
     from streamsim.orchestrator.client import get_config, set_config
+    from streamsim.stack.record import read_stack_record, settings_of_running_stack
 
-    orchestrator = settings_from(args).orchestrator
+    settings = settings_from(args)
+    stack = read_stack_record(settings)
+    orchestrator = (settings_of_running_stack(settings, stack) if stack else settings).orchestrator
     if args.action == "get":
         answer = get_config(orchestrator)
     else:

@@ -60,9 +60,15 @@ def _refuse_all_but_questions(db: duckdb.DuckDBPyConnection, sql: str) -> None:
     for statement in db.extract_statements(sql):
         if statement.type not in READING_STATEMENTS:
             raise StreamsimError(
-                f"refused {statement.type.name}: `streamsim sql` only asks questions "
+                f"refused {_verb(statement)}: `streamsim sql` only asks questions "
                 "of the warehouse (SELECT, WITH … SELECT, EXPLAIN, DESCRIBE, SHOW, SUMMARIZE)"
             )
+
+
+def _verb(statement: duckdb.Statement) -> str:
+    """The statement's first word as written: DuckDB's own type names INSTALL a LOAD."""
+    words = statement.query.split(maxsplit=1)
+    return words[0].upper() if words and words[0].isalpha() else statement.type.name
 
 
 def render_rows(columns: list[str], rows: list[tuple[Any, ...]], as_json: bool) -> str:

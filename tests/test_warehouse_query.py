@@ -95,7 +95,9 @@ def test_a_query_still_reads_the_lake_through_the_copys_views(lake_view: Path) -
     [
         ("COPY (SELECT 1) TO '{lake}/written.csv'", "refused COPY:"),
         ("SELECT 1; SET enable_external_access = true", "refused SET:"),
-        ("INSTALL httpfs", "refused LOAD:"),
+        ("INSTALL httpfs", "refused INSTALL:"),
+        ("LOAD httpfs", "refused LOAD:"),
+        ("/* a comment first */ INSERT INTO t VALUES (1)", "refused INSERT:"),
         ("ATTACH '{outside}/other.duckdb'", "refused ATTACH:"),
     ],
 )

@@ -118,7 +118,7 @@ def collect(settings: Settings, stack: dict[str, Any]) -> list[Health]:
         check_http(
             "orchestrator",
             f"http://{s.orchestrator.host}:{s.orchestrator.port}/api/stats",
-            lambda b: f"rate {b['requested_rate']}/s, {b['counts']}",
+            describe_orchestrator,
         ),
         check_sink(settings, pids.get("sink")),
         check_http(
@@ -129,6 +129,12 @@ def collect(settings: Settings, stack: dict[str, Any]) -> list[Health]:
         check_warehouse(settings, str(stack.get("run_id"))),
         check_superset(stack),
     ]
+
+
+def describe_orchestrator(body: dict[str, Any]) -> str:
+    """The wave's rate now and what became of its arrivals, in words."""
+    counts = ", ".join(f"{name.replace('_', ' ')} {n}" for name, n in body["counts"].items())
+    return f"rate {body['requested_rate']}/s; {counts or 'no arrivals yet'}"
 
 
 def describe_servers(body: dict[str, Any]) -> str:

@@ -27,7 +27,7 @@ from streamsim.stack.broker import LocalBroker
 from streamsim.stack.errors import StackError
 from streamsim.stack.processes import Process, ensure_port_free
 from streamsim.stack.ray_head import LocalRayHead
-from streamsim.stack.record import stack_file, write_stack_record
+from streamsim.stack.record import addresses, stack_file, write_stack_record
 from streamsim.stack.services import (
     check_ports,
     dagster_processes,
@@ -158,6 +158,8 @@ class Stack:
             "started_at": self.started_at.isoformat(),
             "speed": self.settings.speed,
             "urls": self.urls(),
+            "addresses": addresses(self.settings),
+            "up_pid": os.getpid(),
             "pids": processes,
         }
         write_stack_record(self.settings, stack)

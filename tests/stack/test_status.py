@@ -12,7 +12,12 @@ import pytest
 from streamsim.settings import Settings
 from streamsim.stack import status
 from streamsim.stack.processes import free_port
-from streamsim.stack.status import Health, check_superset, describe_servers
+from streamsim.stack.status import (
+    Health,
+    check_superset,
+    describe_orchestrator,
+    describe_servers,
+)
 
 
 def test_the_servers_line_shows_the_group_against_its_desired_size_then_each_server() -> None:
@@ -33,6 +38,15 @@ def test_the_servers_line_shows_the_group_against_its_desired_size_then_each_ser
 
 def test_an_empty_group_says_so() -> None:
     assert describe_servers({"servers": []}) == "no servers"
+
+
+def test_the_orchestrator_line_names_its_counts_in_words() -> None:
+    body = {"requested_rate": 4.2, "counts": {"arrivals": 10, "created": 9, "refused": 1}}
+
+    assert describe_orchestrator(body) == "rate 4.2/s; arrivals 10, created 9, refused 1"
+    assert describe_orchestrator({"requested_rate": 0.0, "counts": {}}) == (
+        "rate 0.0/s; no arrivals yet"
+    )
 
 
 class HealthPage(BaseHTTPRequestHandler):
