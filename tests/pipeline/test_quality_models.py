@@ -39,6 +39,7 @@ class LakeBuilder:
     rows: list[dict[str, Any]] = field(default_factory=list)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    ingested_0: datetime = INGESTED_0  # when site second 0 arrived
 
     def _next_offset(self, topic: str, partition: int) -> int:
         offset = self.offsets.get((topic, partition), 0)
@@ -68,7 +69,7 @@ class LakeBuilder:
                 "kafka_partition": partition,
                 "kafka_offset": self._next_offset(topic, partition),
                 "kafka_key": key or envelope.get("session_id"),
-                "ingested_at": INGESTED_0 + timedelta(seconds=at_s + 0.5),
+                "ingested_at": self.ingested_0 + timedelta(seconds=at_s + 0.5),
             }
         )
         return text
@@ -82,14 +83,15 @@ class LakeBuilder:
                 "kafka_partition": partition,
                 "kafka_offset": self._next_offset(USER_TOPIC, partition),
                 "kafka_key": key.encode(),
-                "ingested_at": INGESTED_0 + timedelta(seconds=at_s + 0.5),
+                "ingested_at": self.ingested_0 + timedelta(seconds=at_s + 0.5),
             }
         )
 
-    def write(self) -> None:
+    def write(self, name: str = "a") -> None:
         events = self.settings.lake_dir / "events" / "event_date=2026-12-04" / "event_hour=10"
         events.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pylist(self.rows, schema=EVENT_SCHEMA), events / "a.parquet")
+        table = pa.Table.from_pylist(self.rows, schema=EVENT_SCHEMA)
+        pq.write_table(table, events / f"{name}.parquet")
         if self.quarantined:
             folder = self.settings.lake_dir / "quarantine" / "ingest_date=2026-12-04"
             folder.mkdir(parents=True, exist_ok=True)
@@ -111,8 +113,9 @@ def event(event_type: str, at_s: float, session: str, **fields: Any) -> dict[str
     }
 
 
-def server_clock(lake: LakeBuilder, seconds: int) -> None:
-    for at_s in range(0, seconds, 5):
+def server_clock(lake: LakeBuilder, seconds: int, from_s: int = 0) -> None:
+    """A server's utilisation every 5 s from `from_s` to `seconds`: what fits the run clock."""
+    for at_s in range(from_s, seconds, 5):
         lake.send(
             {
                 **event("server_utilisation", at_s, "-"),

@@ -1,11 +1,17 @@
 /* Every message judged: on its own (from quality.messages) and against its neighbours. */
 MODEL (
   name quality.event_checks,
-  /* FULL: sessions, plays and run clocks span any time window, so each run rejudges the
-     whole lake; on this machine that is about 2 s per 100k messages. Incremental by time
-     would need the open sessions carried across windows. */
-  kind FULL,
+  /* Incremental by arrival: a run judges the messages that arrived in its window and
+     judges again every user message a relational check may set beside one of them (the
+     same Kafka key, session or user, within session_lookback_hours), so a verdict that a
+     newcomer changes (a gap filled, a start that arrived late) is rewritten. Run clocks are
+     fitted on every server message of the lookback; a row judged earlier keeps the skew its
+     run's fit gave then. */
+  kind INCREMENTAL_BY_UNIQUE_KEY (
+    unique_key (topic, kafka_partition, kafka_offset)
+  ),
   allow_partials TRUE,
+  interval_unit 'hour',
   grain (topic, kafka_partition, kafka_offset),
   audits (
     unique_combination_of_columns(columns := (topic, kafka_partition, kafka_offset)),
@@ -60,14 +66,48 @@ MODEL (
   )
 );
 
-WITH runs AS (
+WITH arrived AS (
+  /* The user messages this run judges for the first time: their keys set its scope. */
+  SELECT
+    kafka_key,
+    user_id,
+    session_id
+  FROM quality.messages
+  WHERE
+    ingested_at BETWEEN @start_ts::TIMESTAMP - INTERVAL (@VAR('late_file_grace_minutes', 10)) MINUTE
+    AND @end_ts::TIMESTAMP
+    AND topic = 'streamsim.user-events'
+), lookback AS (
+  SELECT
+    *
+  FROM quality.messages
+  WHERE
+    ingested_at >= @start_ts::TIMESTAMP - INTERVAL (@VAR('session_lookback_hours', 24)) HOUR
+), scope AS (
+  /* Every message in the window, and the user messages of the keys, sessions and users it
+     names (each an equal-key lookup: DuckDB hashes them). */
+  SELECT
+    *
+  FROM lookback
+  WHERE
+    ingested_at BETWEEN @start_ts::TIMESTAMP - INTERVAL (@VAR('late_file_grace_minutes', 10)) MINUTE
+    AND @end_ts::TIMESTAMP
+    OR (
+      topic = 'streamsim.user-events'
+      AND (
+        kafka_key IN (SELECT kafka_key FROM arrived)
+        OR user_id IN (SELECT user_id FROM arrived)
+        OR session_id IN (SELECT session_id FROM arrived)
+      )
+    )
+), runs AS (
   SELECT
     run_id,
     REGR_SLOPE(EPOCH(emitted_at), EPOCH(ingested_at)) AS slope,
     REGR_INTERCEPT(EPOCH(emitted_at), EPOCH(ingested_at)) AS intercept,
     MIN(ingested_at) AS first_ingested,
     MAX(ingested_at) AS last_ingested
-  FROM quality.messages
+  FROM lookback
   WHERE
     topic = 'streamsim.server-events' AND valid_alone AND NOT emitted_at IS NULL
   GROUP BY
@@ -97,7 +137,7 @@ WITH runs AS (
         LIMIT 1
       )
     ) AS clock_run
-  FROM quality.messages AS m
+  FROM scope AS m
 ), clocked AS (
   SELECT
     p.*,
@@ -434,7 +474,7 @@ WITH runs AS (
 ), last_server_ingest AS (
   SELECT
     MAX(ingested_at) AS ingested_at
-  FROM quality.messages
+  FROM lookback
   WHERE
     topic = 'streamsim.server-events'
 ), judged AS (
@@ -471,7 +511,7 @@ WITH runs AS (
       ELSE s.stream_id IN (
         SELECT
           stream_id
-        FROM quality.messages
+        FROM lookback
         WHERE
           topic = 'streamsim.server-events' AND event_type = 'stream_started'
       )
