@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from sqlmesh.core import constants as c
 from sqlmesh.core.config import (
     Config,
     DuckDBConnectionConfig,
@@ -30,6 +31,8 @@ from streamsim.settings import Settings
 PROJECT_DIR = Path(__file__).resolve().parents[2] / "sqlmesh"
 GATEWAY = "local"
 
+# The unit tests' files, as SQLMesh finds them in the project's tests folder.
+UNIT_TESTS = "test*.yaml"
 # The models behind the freshness goal, upstream first: the lake sensor runs them on every
 # tick, so an event reaches the metrics without waiting for the quality models.
 FRESH_MODELS = (
@@ -82,8 +85,13 @@ def site_clock_variables(settings: Settings) -> dict[str, float]:
     return {"site_speed": settings.speed, "site_origin_s": settings.site_origin}
 
 
-def sqlmesh_config(settings: Settings) -> Config:
-    """One DuckDB gateway on the warehouse file, with the lake's globs as model variables."""
+def sqlmesh_config(settings: Settings, model_tests: bool = True) -> Config:
+    """One DuckDB gateway on the warehouse file, with the lake's globs as model variables.
+
+    Without `model_tests` SQLMesh does not read the unit tests' YAML: opening the project
+    then takes 0.7 CPU s instead of 1.2 here, on every pipeline run. The test suite runs the
+    unit tests; a model run never does.
+    """
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     ensure_truth_readable(settings.lake_dir)
     ensure_lag_readable(settings.lake_dir)
@@ -107,6 +115,7 @@ def sqlmesh_config(settings: Settings) -> Config:
             "heartbeat_s": settings.users.heartbeat_s,
             **site_clock_variables(settings),
         },
+        ignore_patterns=[*c.IGNORE_PATTERNS, *([] if model_tests else [UNIT_TESTS])],
         disable_anonymized_analytics=True,
         cache_dir=str(settings.state / "sqlmesh-cache"),
     )

@@ -88,9 +88,12 @@ def writer_lock(settings: Settings) -> Iterator[None]:
 
 
 @contextmanager
-def open_context(settings: Settings) -> Iterator[Context]:
-    """Open SQLMesh on the warehouse and always close it, so no process keeps the file open."""
-    context = Context(paths=PROJECT_DIR, config=sqlmesh_config(settings))
+def open_context(settings: Settings, model_tests: bool = True) -> Iterator[Context]:
+    """Open SQLMesh on the warehouse and always close it, so no process keeps the file open.
+
+    A model run opens it without the unit tests (`model_tests=False`), which it never runs.
+    """
+    context = Context(paths=PROJECT_DIR, config=sqlmesh_config(settings, model_tests))
     try:
         yield context
     finally:
@@ -108,7 +111,7 @@ def run_models(settings: Settings, models: Sequence[str] = MODELS) -> RunFacts:
         logger.info("the lake holds no event files yet; nothing to model")
         return RunFacts(lake_files=0, duration_s=time.monotonic() - started)
 
-    with writer_lock(settings), open_context(settings) as context:
+    with writer_lock(settings), open_context(settings, model_tests=False) as context:
         whole = set(models) >= set(MODELS)
         planned = _apply_changes(context, settings, backfill=whole)
         status = context.run(
