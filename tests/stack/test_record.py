@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -29,6 +26,8 @@ from streamsim.stack.record import (
     settings_of_running_stack,
     write_stack_record,
 )
+
+from .one_page import one_page
 
 
 def running_stack_with(settings: Settings, pid: int | None = None) -> None:
@@ -70,31 +69,11 @@ def test_a_record_left_by_a_run_that_was_killed_is_no_running_stack(tmp_path: Pa
     assert read_stack_record(settings) is None
 
 
-class ConfigPage(BaseHTTPRequestHandler):
-    """Answers GET /api/config as the orchestrator does, naming which one answered."""
-
-    def do_GET(self) -> None:
-        body = json.dumps({"answered_by": "the running stack"}).encode()
-        self.send_response(200 if self.path == "/api/config" else 404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the test's output is its assertions."""
-
-
 @pytest.fixture
 def orchestrator_like() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), ConfigPage)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield int(server.server_address[1])
-    finally:
-        server.shutdown()
-        server.server_close()
+    """Answers GET /api/config as the orchestrator does, naming which one answered."""
+    with one_page("/api/config", json.dumps({"answered_by": "the running stack"}).encode()) as port:
+        yield port
 
 
 def test_config_get_asks_the_running_stack_even_when_the_shell_names_another_port(

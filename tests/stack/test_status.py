@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 
@@ -18,6 +15,8 @@ from streamsim.stack.status import (
     describe_orchestrator,
     describe_servers,
 )
+
+from .one_page import one_page
 
 
 def test_the_servers_line_shows_the_group_against_its_desired_size_then_each_server() -> None:
@@ -49,31 +48,11 @@ def test_the_orchestrator_line_names_its_counts_in_words() -> None:
     )
 
 
-class HealthPage(BaseHTTPRequestHandler):
-    """Answers as Superset's /health does: the two bytes OK."""
-
-    def do_GET(self) -> None:
-        body = b"OK" if self.path == "/health" else b"not found"
-        self.send_response(200 if self.path == "/health" else 404)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the test's output is its assertions."""
-
-
 @pytest.fixture
 def superset_like() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), HealthPage)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    """Answers as Superset's /health does: the two bytes OK."""
+    with one_page("/health", b"OK") as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.mark.timeout(30)

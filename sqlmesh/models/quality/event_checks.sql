@@ -295,40 +295,35 @@ WITH arrived AS (
   FROM trusted
   WHERE
     NOT (usable AND NOT held_back)
-), gap_candidates AS (
-  /* Pairs of a play event and a rejected message sharing its session id, Kafka key or user:
-     each join is on equal keys, and in_between keeps the pairs that lie in the gap. (One join
-     with the whole condition, an OR of these, made DuckDB compare every play event with every
-     rejected message.) UNION drops a pair found by more than one key. */
+), play_names AS (
+  /* Each play event under each name it goes by: its session id, Kafka key and user. */
   SELECT
+    topic,
+    kafka_partition,
+    kafka_offset,
+    UNNEST(['session:' || session_id, 'key:' || kafka_key, 'user:' || user_id]) AS name
+  FROM plays
+), rejected_names AS (
+  SELECT
+    topic,
+    kafka_partition,
+    kafka_offset,
+    UNNEST(['session:' || session_id, 'key:' || kafka_key, 'user:' || user_id]) AS name
+  FROM rejected
+), gap_candidates AS (
+  /* Pairs of a play event and a rejected message that share a name: one join on equal keys,
+     and in_between keeps the pairs that lie in the gap. (One join with the whole condition,
+     an OR over the three names, made DuckDB compare every play event with every rejected
+     message.) A NULL name matches nothing; DISTINCT drops a pair found by two names. */
+  SELECT DISTINCT
     p.topic,
     p.kafka_partition,
     p.kafka_offset,
     r.kafka_partition AS rejected_partition,
     r.kafka_offset AS rejected_offset
-  FROM plays AS p
-  JOIN rejected AS r
-    ON r.topic = p.topic AND r.session_id = p.session_id
-  UNION
-  SELECT
-    p.topic,
-    p.kafka_partition,
-    p.kafka_offset,
-    r.kafka_partition,
-    r.kafka_offset
-  FROM plays AS p
-  JOIN rejected AS r
-    ON r.topic = p.topic AND r.kafka_key = p.kafka_key
-  UNION
-  SELECT
-    p.topic,
-    p.kafka_partition,
-    p.kafka_offset,
-    r.kafka_partition,
-    r.kafka_offset
-  FROM plays AS p
-  JOIN rejected AS r
-    ON r.topic = p.topic AND r.user_id = p.user_id
+  FROM play_names AS p
+  JOIN rejected_names AS r
+    ON r.topic = p.topic AND r.name = p.name
 ), in_between AS (
   /* Rejected messages of the play's session lying between an event and the one before it,
      by offset in the partition or by a readable time: what may account for a gap. */
