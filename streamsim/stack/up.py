@@ -28,6 +28,7 @@ from streamsim.stack.errors import StackError
 from streamsim.stack.processes import Process, ensure_port_free
 from streamsim.stack.ray_head import LocalRayHead
 from streamsim.stack.record import addresses, stack_file, write_stack_record
+from streamsim.stack.restarts import RestartBudget
 from streamsim.stack.services import (
     check_ports,
     dagster_processes,
@@ -64,6 +65,7 @@ class Stack:
         self.dagster = dagster_processes(settings)
         self.orchestrator = orchestrator_process(settings)
         self.dashboards = Dashboards(settings) if settings.bi.enabled else None
+        self.restarts = RestartBudget()
         self.emitted: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()  # injected by the users, by kind
         # Counted by emitters that were killed before Kafka confirmed (or refused) them.
@@ -185,6 +187,7 @@ class Stack:
         """
         if self.broker is None or self.broker.alive():
             return False
+        self.restarts.spend("kafka", self.settings.logs_dir / "kafka.log")
         log.warning("the Kafka broker exited; starting it again")
         self.broker.start()
         self._write_stack_file()
@@ -194,11 +197,13 @@ class Stack:
         """The sink, Dagster and the orchestrator keep no state Kafka or disk does not hold.
 
         A sink killed mid-batch re-reads what it had not committed, so starting it again
-        loses nothing; the same goes for the others. Each restart is said and logged.
+        loses nothing; the same goes for the others. Each restart is said and logged, and a
+        part that keeps dying ends the run (RestartBudget) rather than restarting for ever.
         """
         restarted = []
         for process in self._processes():
             if process.pid is not None and not process.alive():
+                self.restarts.spend(process.name, process.log_path)
                 log.warning("%s exited; starting it again (log %s)", process.name, process.log_path)
                 process.start()
                 restarted.append(process.name)
