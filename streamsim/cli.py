@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import sys
 import time
 import tomllib
@@ -110,11 +111,26 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return load_settings(**overrides)
 
 
+def check_writable(path: Path, option: str) -> None:
+    """Refuse before a run a file its end could not write (the summary would be lost)."""
+    if path.is_dir():
+        raise SystemExit(f"streamsim: {option} {path} is a folder; give a file name")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise SystemExit(f"streamsim: {option} {path} cannot be written")
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise SystemExit(f"streamsim: {option} {path}: cannot write under {folder}")
+
+
 def run_up(args: argparse.Namespace) -> int:
     from streamsim.stack.up import up
 
     if args.duration is not None and not 0 < args.duration < math.inf:
         raise SystemExit("streamsim: --duration must be a positive number of seconds")
+    if args.summary_json is not None:
+        check_writable(args.summary_json, "--summary-json")
     settings = settings_from(args)
     now = time.time()
     settings = settings.model_copy(

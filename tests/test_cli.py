@@ -123,6 +123,23 @@ def test_up_refuses_an_endless_speed_or_duration_in_one_line(
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("where", "said"),
+    [("a-folder", "is a folder"), ("a-file/summary.json", "cannot write under")],
+)
+def test_up_refuses_a_summary_path_it_could_not_write_before_starting_anything(
+    tmp_path: Path, where: str, said: str
+) -> None:
+    (tmp_path / "a-folder").mkdir()
+    (tmp_path / "a-file").write_text("not a folder")
+
+    done = streamsim(tmp_path, "up", "--duration", "5", "--summary-json", str(tmp_path / where))
+
+    assert said in one_error_line(done)
+    assert not (tmp_path / "state").exists()  # refused before the run made its folder
+
+
+@pytest.mark.timeout(60)
 def test_a_rate_of_infinity_in_the_environment_is_refused(tmp_path: Path) -> None:
     done = streamsim(tmp_path, "sql", "SELECT 1", env={"STREAMSIM_ORCHESTRATOR__MAX_RATE": "inf"})
 
