@@ -349,6 +349,11 @@ class StopRequest:
 
     def __init__(self) -> None:
         self.event = threading.Event()
+        self.install()
+
+    def install(self) -> None:
+        """Take both signals; again once the simulation has connected, as `ray.init` puts
+        a SIGTERM handler of its own in place that ends the process without a drain."""
         signal.signal(signal.SIGINT, self._request)
         signal.signal(signal.SIGTERM, self._request)
 
@@ -419,6 +424,7 @@ def _up(settings: Settings, duration_s: float | None, summary_json: Path | None)
     say(f"streamsim run {settings.run_id}: speed {settings.speed:g}x, state in {settings.state}")
     try:
         stack.start()
+        stop.install()
         say("streamsim is up:")
         for name, url in stack.urls().items():
             say(f"  {name:<14} {url}")
