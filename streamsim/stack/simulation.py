@@ -69,13 +69,20 @@ class Simulation:
                 "to let streamsim start its own head"
             )
         loopback = host in ("127.0.0.1", "localhost")
-        ray.init(
-            address=self._address,
-            _node_ip_address=self._settings.ray.host if loopback else None,
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-            runtime_env={"env_vars": RAY_QUIET_ENV},
-        )
+        try:
+            ray.init(
+                address=self._address,
+                _node_ip_address=self._settings.ray.host if loopback else None,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+                runtime_env={"env_vars": RAY_QUIET_ENV},
+            )
+        except ConnectionError as error:
+            # The last line of its cause says why (an auth token the head and this process
+            # disagree on, as when ~/.ray/auth_token exists, ...).
+            said = [line for line in str(error.__cause__ or error).splitlines() if line.strip()]
+            why = said[-1][:300] if said else "no reason given"
+            raise StackError(f"could not join the Ray cluster at {self._address}: {why}") from None
 
     def describe(self) -> dict[str, Any]:
         if self._group is None or self._users is None:
