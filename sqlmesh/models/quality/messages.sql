@@ -287,34 +287,10 @@ WITH lake_rows AS (
   FROM quarantine_rows
 ), kept AS (
   /* Messages judged before that share bytes or an event_id with a new one: their copy
-     numbers and ranks are worked out again together with the new messages'. */
+     numbers and ranks are worked out again together with the new messages'. The columns
+     worked out below are left out here and matched to the new messages' by name. */
   SELECT
-    topic,
-    kafka_partition,
-    kafka_offset,
-    kafka_key,
-    event_id,
-    payload_md5,
-    event_type,
-    source,
-    run_id,
-    user_id,
-    session_id,
-    emitted_at,
-    emitted_text,
-    video_id,
-    position_s,
-    from_s,
-    to_s,
-    stream_id,
-    ingested_at,
-    quarantine_reason,
-    parseable,
-    schema_valid,
-    required_fields,
-    accepted_values,
-    valid_ranges,
-    known_video
+    * EXCLUDE (event_key, copy, unique_event_id, valid_alone)
   FROM @this_model AS m
   WHERE
     m.payload_md5 IN (
@@ -338,7 +314,7 @@ WITH lake_rows AS (
     SELECT
       *
     FROM messages
-    UNION ALL
+    UNION ALL BY NAME
     SELECT
       *
     FROM kept
