@@ -265,12 +265,23 @@ class PipelineSettings(Part):
 
     host: str = LOOPBACK
     port: int = Field(default=3000, ge=1, le=65535)
-    sensor_interval_s: int = Field(default=5, ge=1, description="Between looks for new files.")
+    sensor_interval_s: int = Field(
+        default=5, ge=1, description="Between the lake sensor's looks for a fresh loop to start."
+    )
+    look_interval_s: float = Field(
+        default=2.0, gt=0, le=60, description="Between the fresh loop's looks for new lake files."
+    )
+    fresh_loop_minutes: float = Field(
+        default=60,
+        gt=0,
+        le=24 * 60,
+        description="How long one fresh loop run lasts before the sensor starts the next.",
+    )
     safety_run_minutes: int = Field(
         default=5,
         ge=1,
         le=60,
-        description="A scheduled run every this many minutes, in case the sensor misses one.",
+        description="Start the fresh loop every this many minutes if the sensor has not.",
     )
     upkeep_minutes: int = Field(
         default=15, ge=1, le=60, description="Between lake compaction and retention runs."

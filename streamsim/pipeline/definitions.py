@@ -1,9 +1,10 @@
 """The Dagster code location: warehouse assets, the jobs that build them, the lake sensor.
 
-Two jobs share the warehouse. The fresh job runs the models behind the metrics on every
-lake-sensor tick; the quality job runs the data-quality models on a slower schedule of its
-own. Both take the warehouse's one-writer lock and both republish the serving copy, so a
-quality run delays a fresh one by at most its own length and never makes it wait a cadence.
+Two jobs share the warehouse. The fresh loop is one long run that builds the models behind
+the metrics whenever new lake files land (the lake sensor starts it, and starts it again
+when it ends); the quality job runs the data-quality models on a slower schedule of its own.
+Both take the warehouse's one-writer lock and both republish the serving copy, so a quality
+run delays a fresh pass by at most its own length and never makes it wait a cadence.
 
 Dagster's processes load this module, so it imports only Dagster, SQLMesh and the lake's
 contracts: never Ray or Kafka, which would slow every code-server start and tie the
@@ -13,6 +14,7 @@ pipeline's health to theirs.
 # No `from __future__ import annotations`: Dagster reads the context's annotation at runtime.
 import logging
 import os
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,13 +23,16 @@ from typing import Any
 from dagster import (
     AssetExecutionContext,
     AssetKey,
+    AssetMaterialization,
     AssetSelection,
     AssetSpec,
     ConfigurableResource,
+    DagsterExecutionInterruptedError,
     DagsterInstance,
     DefaultSensorStatus,
     Definitions,
     MaterializeResult,
+    OpExecutionContext,
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
@@ -35,12 +40,15 @@ from dagster import (
     asset,
     define_asset_job,
     in_process_executor,
+    job,
     materialize,
     multi_asset,
+    op,
     sensor,
 )
 
 from streamsim.pipeline import warehouse
+from streamsim.pipeline.fresh_loop import FreshLoop, FreshPass, newest_lake_file_ns
 from streamsim.pipeline.project import FRESH_MODELS, MODELS, QUALITY_MODELS
 from streamsim.pipeline.quality_checks import QUALITY_DEPS, QUALITY_DESCRIPTIONS, quality_checks
 from streamsim.pipeline.schedules import (
@@ -48,7 +56,7 @@ from streamsim.pipeline.schedules import (
     lake_upkeep_job,
     quality_freshness_policy,
     quality_schedule,
-    run_waiting,
+    run_in_flight,
     safety_schedule,
     upkeep_schedule,
 )
@@ -58,8 +66,8 @@ logger = logging.getLogger(__name__)
 
 LAKE_FILES = AssetKey(["lake", "event_files"])
 SERVING_COPY = AssetKey(["serving", "warehouse"])
-# dagster.yaml lets one run per value of this tag go at a time, so a fresh run starts (and
-# waits for the writer lock in a warm process) while a quality run is going.
+# dagster.yaml lets one run per value of this tag go at a time: one fresh loop, and a
+# quality run beside it whose writes the warehouse's lock puts between the loop's passes.
 WRITER_TAG = "streamsim/writer"
 # Read once at load: the sensor's interval, the schedules and the freshness goal come from it.
 _settings = load_settings()
@@ -222,26 +230,68 @@ def serving_copy(warehouse_store: WarehouseResource) -> MaterializeResult:
         return MaterializeResult(metadata={"published": False})
 
     facts = warehouse.publish_serving_copy(settings)
-    return MaterializeResult(
-        metadata={
-            "published": True,
-            "path": str(facts.path),
-            "bytes": facts.bytes,
-            "duration_s": round(facts.duration_s, 3),
-            **facts.freshness.metadata(),
-        }
-    )
+    return MaterializeResult(metadata=_serving_metadata(facts))
 
 
-warehouse_job = define_asset_job(
-    "warehouse_job",
-    selection=AssetSelection.assets(*(model_key(model) for model in FRESH_MODELS), SERVING_COPY),
-    description="Load new lake files into the metrics, then republish the serving copy.",
-    # The steps run one after the other anyway; one process per run instead of one per step
-    # saves a Python start (seconds, on two cores) and about 250 MB while a run is going.
+def _serving_metadata(facts: warehouse.ServingFacts) -> dict[str, Any]:
+    return {
+        "published": True,
+        "path": str(facts.path),
+        "bytes": facts.bytes,
+        "duration_s": round(facts.duration_s, 3),
+        **facts.freshness.metadata(),
+    }
+
+
+@op(required_resource_keys={"warehouse_store"})
+def keep_the_metrics_fresh(context: OpExecutionContext) -> None:
+    """Build the fresh models and republish the serving copy whenever new lake files land.
+
+    Each pass is recorded as a materialisation of every fresh model and of the serving copy.
+    The loop ends after `pipeline.fresh_loop_minutes` (the lake sensor starts the next one),
+    or at once if the process that launched it is gone, so a stack killed without a stop
+    leaves no writer behind.
+    """
+    store: WarehouseResource = context.resources.warehouse_store
+    settings = store.settings()
+    ends_at = time.monotonic() + 60 * settings.pipeline.fresh_loop_minutes
+    launcher = os.getppid()
+
+    def keep_going() -> bool:
+        return time.monotonic() < ends_at and os.getppid() == launcher
+
+    loop = FreshLoop(settings, FRESH_MODELS)
+    try:
+        for done in loop.passes(settings.pipeline.look_interval_s, keep_going):
+            context.log.info(
+                "pass over %s lake files: models %.2f s, copy %.2f s",
+                *(done.models.lake_files, done.models.duration_s, done.serving.duration_s),
+            )
+            for materialization in _materializations(done):
+                context.log_event(materialization)
+    except DagsterExecutionInterruptedError:
+        # The stack stopping (SIGTERM to Dagster's processes) is this run's normal end; a
+        # pass it cut short is finished by the next run: SQLMesh records a model's interval
+        # only once the model is loaded.
+        context.log.info("the stack is stopping; the fresh loop ends here")
+
+
+def _materializations(done: FreshPass) -> Iterator[AssetMaterialization]:
+    for model in FRESH_MODELS:
+        yield AssetMaterialization(model_key(model), metadata=_model_metadata(model, done.models))
+    yield AssetMaterialization(SERVING_COPY, metadata=_serving_metadata(done.serving))
+
+
+@job(
     executor_def=in_process_executor,
+    description="Load new lake files into the metrics and republish the serving copy, "
+    "pass after pass, in one long-lived process.",
     tags={WRITER_TAG: "fresh"},
 )
+def fresh_loop_job() -> None:
+    keep_the_metrics_fresh()
+
+
 quality_job = define_asset_job(
     "quality_job",
     selection=AssetSelection.assets(*(model_key(model) for model in QUALITY_MODELS), SERVING_COPY),
@@ -251,34 +301,27 @@ quality_job = define_asset_job(
 )
 
 
-def newest_lake_file_ns(settings: Settings) -> int:
-    """The latest modification time among the lake's event files, 0 while it is empty."""
-    return max(
-        (os.stat(path).st_mtime_ns for path in warehouse.lake_event_files(settings)), default=0
-    )
-
-
 @sensor(
-    job=warehouse_job,
+    # By name: Definitions rebuilds a sensor holding an op job to bind its resources, and
+    # that rebuild warns (a beta parameter) in Dagster 1.13.
+    job_name=fresh_loop_job.name,
     minimum_interval_seconds=_settings.pipeline.sensor_interval_s,
     default_status=DefaultSensorStatus.RUNNING,
 )
 def lake_files_sensor(
     context: SensorEvaluationContext, warehouse_store: WarehouseResource
 ) -> SensorResult | SkipReason:
-    """Request a warehouse run when files newer than the last ones seen land in the lake.
+    """Start the fresh loop when files newer than the last ones seen land and it is not going.
 
     The cursor is the newest file time seen rather than every file name, so it stays small
-    however large the lake grows. A file that appears with an older time than the cursor
-    does not trigger a run, but is still loaded by the next one, which reads every file.
+    however large the lake grows. The loop itself reads every file newer than its last pass.
     """
     seen = int(context.cursor or 0)
     newest = newest_lake_file_ns(warehouse_store.settings())
     if newest <= seen:
         return SkipReason("no new lake files")
-    if run_waiting(context.instance, warehouse_job.name):
-        # It reads the lake when it starts: a second one behind it would only add a process.
-        return SkipReason("a warehouse run that has not started yet will load the new files")
+    if run_in_flight(context.instance, fresh_loop_job.name):
+        return SkipReason("the fresh loop is queued or running and will load the new files")
 
     return SensorResult(run_requests=[RunRequest(run_key=str(newest))], cursor=str(newest))
 
@@ -293,10 +336,10 @@ asset_checks = quality_checks(_settings_of)
 defs = Definitions(
     assets=[lake_event_files, fresh_models, quality_models, serving_copy],
     asset_checks=asset_checks,
-    jobs=[warehouse_job, quality_job, lake_upkeep_job],
+    jobs=[fresh_loop_job, quality_job, lake_upkeep_job],
     sensors=[lake_files_sensor],
     schedules=[
-        safety_schedule(warehouse_job, _settings.pipeline),
+        safety_schedule(fresh_loop_job, _settings.pipeline),
         quality_schedule(quality_job, _settings.pipeline),
         upkeep_schedule(_settings.pipeline),
     ],

@@ -1,10 +1,11 @@
 """What runs the pipeline on the clock: the safety net, quality runs, lake upkeep, freshness.
 
-The lake sensor starts nearly every warehouse run. A schedule beside it runs the job every
-few minutes anyway, so a missed sensor tick (a daemon restart, a file that kept an old
-time) costs minutes, not a stale warehouse. Lake upkeep (compaction and retention) runs
-as a job of its own on a slower schedule: merging an hour of files takes seconds, which
-would otherwise delay the next warehouse run and the freshness behind it on every run.
+The lake sensor starts the fresh loop, the long run that builds the metrics as files land.
+A schedule beside it starts the loop every few minutes if it is not going, so a missed
+sensor tick (a daemon restart, a sensor turned off in the UI) costs minutes, not a stale
+warehouse. Lake upkeep (compaction and retention) runs as a job of its own on a slower
+schedule: merging an hour of files takes seconds, which would otherwise delay the loop's
+next pass and the freshness behind it.
 The quality models run on a schedule of their own for the same reason: they judge every
 message against its neighbours, which costs more than the metrics' way through the models.
 """
@@ -20,6 +21,7 @@ from dagster import (
     DagsterRunStatus,
     DefaultScheduleStatus,
     FreshnessPolicy,
+    JobDefinition,
     OpExecutionContext,
     RunRequest,
     RunsFilter,
@@ -53,13 +55,6 @@ def run_in_flight(instance: DagsterInstance, job_name: str) -> bool:
     return bool(runs)
 
 
-def run_waiting(instance: DagsterInstance, job_name: str) -> bool:
-    """Whether a run of the job is queued or starting: it has not read the lake yet."""
-    waiting = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED, DagsterRunStatus.STARTING]
-    runs = instance.get_run_records(RunsFilter(job_name=job_name, statuses=waiting), limit=1)
-    return bool(runs)
-
-
 def every_minutes(minutes: int) -> str:
     return "* * * * *" if minutes == 1 else f"*/{minutes} * * * *"
 
@@ -74,20 +69,21 @@ def freshness_policy(pipeline: PipelineSettings) -> FreshnessPolicy:
     return FreshnessPolicy.time_window(fail_window=2 * warn, warn_window=warn)
 
 
-def safety_schedule(
-    target: UnresolvedAssetJobDefinition, pipeline: PipelineSettings
-) -> ScheduleDefinition:
-    """Run the warehouse job every few minutes unless one is queued or running already."""
+def safety_schedule(target: JobDefinition, pipeline: PipelineSettings) -> ScheduleDefinition:
+    """Start the fresh loop every few minutes unless it is queued or running already."""
     return one_run_at_a_time(
         "warehouse_safety_schedule",
         target,
         pipeline.safety_run_minutes,
-        "A warehouse run every few minutes in case the lake sensor missed files.",
+        "Starts the fresh loop every few minutes in case the lake sensor did not.",
     )
 
 
 def one_run_at_a_time(
-    name: str, target: UnresolvedAssetJobDefinition, minutes: int, description: str
+    name: str,
+    target: JobDefinition | UnresolvedAssetJobDefinition,
+    minutes: int,
+    description: str,
 ) -> ScheduleDefinition:
     """A schedule of `target` every `minutes` that skips while a run of it is queued or going."""
 

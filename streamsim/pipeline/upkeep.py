@@ -101,6 +101,14 @@ def write_merged(files: list[Path], target: Path) -> int:
     return rows
 
 
+def keep_newest_mtime(files: list[Path], merged: Path) -> None:
+    """Give the merged file the newest modification time of the files it holds: a model run
+    takes a file modified since its last listing as new (streamsim.pipeline.arrivals), and
+    these rows were new when their own files landed."""
+    newest = max(os.stat(path).st_mtime_ns for path in files)
+    os.utime(merged, ns=(newest, newest))
+
+
 def _write_pending(out: pq.ParquetWriter, schema: pa.Schema, tables: list[pa.Table]) -> int:
     if not tables:
         return 0
@@ -118,7 +126,9 @@ def compact_partition(settings: Settings, folder: Path, files: list[Path]) -> in
     staged = work / "partition"
     staged.mkdir(parents=True)
     try:
-        rows = write_merged(files, staged / merged_name(files))
+        merged = staged / merged_name(files)
+        rows = write_merged(files, merged)
+        keep_newest_mtime(files, merged)
         fsync_directory(staged)
         with lake_write_lock(settings.lake_dir, exclusive=True):
             if sorted(_parquet(folder)) != files:

@@ -24,6 +24,7 @@ import duckdb
 import sqlmesh
 from sqlmesh import Context
 from streamsim.durable import fsync_directory
+from streamsim.pipeline.arrivals import close_windows, open_windows, run_groups
 from streamsim.pipeline.freshness import Freshness, record_freshness
 from streamsim.pipeline.project import MODELS, PROJECT_DIR, sqlmesh_config
 from streamsim.settings import Settings
@@ -105,27 +106,35 @@ def run_models(settings: Settings, models: Sequence[str] = MODELS) -> RunFacts:
 
     `models` narrows the run to one group of them: the fresh path or the quality models.
     """
-    started = time.monotonic()
-    files = len(lake_event_files(settings))
-    if files == 0:
+    if not lake_event_files(settings):
         logger.info("the lake holds no event files yet; nothing to model")
-        return RunFacts(lake_files=0, duration_s=time.monotonic() - started)
+        return RunFacts(lake_files=0, duration_s=0.0)
 
     with writer_lock(settings), open_context(settings, model_tests=False) as context:
-        whole = set(models) >= set(MODELS)
-        planned = _apply_changes(context, settings, backfill=whole)
-        status = context.run(
-            PROD,
-            ignore_cron=True,
-            # A group reads what the other group last built instead of building it again.
-            select_models=None if whole else list(models),
-            no_auto_upstream=not whole,
-            # Cleaning up old snapshots is no part of an event's way to the metrics.
-            skip_janitor=not whole,
-        )
-        if status.is_failure:
-            raise RuntimeError(f"SQLMesh run of {PROD} failed: {status}")
-        rows = {model: _count_rows(context, model) for model in models if model != "lake.events"}
+        return run_loaded_models(context, settings, models)
+
+
+def run_loaded_models(context: Context, settings: Settings, models: Sequence[str]) -> RunFacts:
+    """`run_models` on a context the caller opened, while it holds the writer lock."""
+    started = time.monotonic()
+    files = len(lake_event_files(settings))
+    whole = set(models) >= set(MODELS)
+    planned = _apply_changes(context, settings, backfill=whole)
+    groups = run_groups(models)
+    listed_at = open_windows(context.engine_adapter, settings, groups)
+    status = context.run(
+        PROD,
+        ignore_cron=True,
+        # A group reads what the other group last built instead of building it again.
+        select_models=None if whole else list(models),
+        no_auto_upstream=not whole,
+        # Cleaning up old snapshots is no part of an event's way to the metrics.
+        skip_janitor=not whole,
+    )
+    if status.is_failure:
+        raise RuntimeError(f"SQLMesh run of {PROD} failed: {status}")
+    close_windows(context.engine_adapter, groups, listed_at)
+    rows = {model: _count_rows(context, model) for model in models if model != "lake.events"}
 
     facts = RunFacts(files, time.monotonic() - started, planned, rows)
     logger.info("warehouse run over %s lake files took %.2f s: %s", files, facts.duration_s, rows)
@@ -187,12 +196,17 @@ def _count_rows(context: Context, model: str) -> int:
 
 def publish_serving_copy(settings: Settings) -> ServingFacts:
     """Replace the serving copy atomically: readers see the old file or the new, never half."""
+    with writer_lock(settings):
+        return publish_holding_lock(settings)
+
+
+def publish_holding_lock(settings: Settings) -> ServingFacts:
+    """`publish_serving_copy` for a caller that holds the writer lock already."""
     started = time.monotonic()
     source, target = settings.warehouse_path, settings.serving_path
-    with writer_lock(settings):
-        _checkpoint_if_needed(source)
-        freshness = record_freshness(settings, published_at=time.time())
-        size = _copy_durably(source, target)
+    _checkpoint_if_needed(source)
+    freshness = record_freshness(settings, published_at=time.time())
+    size = _copy_durably(source, target)
 
     facts = ServingFacts(target, size, time.monotonic() - started, freshness)
     logger.info("published %s (%s bytes) in %.2f s", target, size, facts.duration_s)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
+import pytest
 from dagster import (
     AssetKey,
     DagsterInstance,
@@ -26,7 +30,12 @@ from streamsim.pipeline.definitions import (
     materialize_all,
 )
 from streamsim.pipeline.expectations import EXPECTATION_NAMES
-from streamsim.pipeline.home import dagster_commands, prepare_dagster_home
+from streamsim.pipeline.home import (
+    CODE_LOCATION,
+    dagster_commands,
+    dagster_environment,
+    prepare_dagster_home,
+)
 from streamsim.pipeline.project import FRESH_MODELS, MODELS, QUALITY_MODELS
 from streamsim.pipeline.warehouse import open_context
 from streamsim.settings import Settings
@@ -66,15 +75,17 @@ def test_the_sensor_requests_a_run_when_a_new_file_lands_and_not_otherwise(
     assert second.run_requests and second.cursor != first.cursor
 
 
-def test_the_sensor_adds_no_run_behind_one_that_has_not_started(
+def test_the_sensor_starts_no_second_loop_beside_one_queued_or_going(
     settings: Settings, lake: Lake
 ) -> None:
     lake.write([lake_row("a")])
     with instance_for_test() as instance:
-        job = defs.resolve_job_def("warehouse_job")
-        instance.create_run_for_job(job, status=DagsterRunStatus.NOT_STARTED)
-
+        job = defs.resolve_job_def("fresh_loop_job")
+        run = instance.create_run_for_job(job, status=DagsterRunStatus.STARTED)
         assert isinstance(evaluate_sensor(settings, None, instance), SkipReason)
+
+        instance.report_run_failed(run)
+        assert isinstance(evaluate_sensor(settings, None, instance), SensorResult)
 
 
 def test_materialize_all_builds_every_asset_and_reports_its_facts(
@@ -160,14 +171,23 @@ def test_dagster_listens_on_loopback_at_the_configured_port(settings: Settings) 
     assert webserver[webserver.index("--port") + 1] == str(settings.pipeline.port)
 
 
-def test_the_warehouse_job_builds_the_metrics_without_the_quality_models_or_checks() -> None:
-    job = defs.resolve_job_def("warehouse_job")
+def test_the_fresh_loop_records_each_pass_as_the_fresh_models_and_the_copy(
+    settings: Settings, lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lake.write([lake_row("a"), lake_row("b")])
+    # A loop of three seconds: its first pass, then looks that find nothing new.
+    monkeypatch.setenv("STREAMSIM_PIPELINE__FRESH_LOOP_MINUTES", "0.05")
+    job = defs.resolve_job_def("fresh_loop_job")
 
-    assert job.asset_layer.selected_asset_keys == {
-        *(AssetKey(model.split(".")) for model in FRESH_MODELS),
-        SERVING_COPY,
-    }
-    assert not job.asset_layer.asset_graph.asset_check_keys
+    result = job.execute_in_process(
+        resources={"warehouse_store": WarehouseResource(state_dir=str(settings.state))}
+    )
+
+    assert result.success
+    materialised = [event.asset_key for event in result.get_asset_materialization_events()]
+    assert materialised == [*(AssetKey(model.split(".")) for model in FRESH_MODELS), SERVING_COPY]
+    assert settings.serving_path.exists()
+    assert job.tags[WRITER_TAG] == "fresh"
 
 
 def test_the_quality_job_builds_the_quality_models_republishes_and_runs_every_check() -> None:
@@ -185,3 +205,30 @@ def test_every_expectation_is_an_asset_check_beside_freshness_and_volume() -> No
     checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
 
     assert checks == {*EXPECTATION_NAMES, "fresh", "has_volume"}
+
+
+def test_the_fresh_loop_ends_as_a_success_when_its_process_is_told_to_stop(
+    settings: Settings, lake: Lake
+) -> None:
+    lake.write([lake_row("a")])
+    home = prepare_dagster_home(settings)
+    dagster = Path(sys.executable).parent / "dagster"
+    command = [str(dagster), "job", "execute", "-m", CODE_LOCATION, "-j", "fresh_loop_job"]
+    run = subprocess.Popen(command, env=dagster_environment(settings), stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not settings.serving_path.exists() and time.monotonic() < deadline:
+            assert run.poll() is None, "the loop ended by itself"
+            time.sleep(0.2)
+        assert settings.serving_path.exists(), "no pass within two minutes"
+        run.send_signal(signal.SIGTERM)  # what stopping the stack sends Dagster's processes
+        _, errors = run.communicate(timeout=60)
+    finally:
+        run.kill()
+
+    assert run.returncode == 0, errors.decode()[-2000:]
+    instance = DagsterInstance.from_config(str(home))
+    try:
+        assert [record.status for record in instance.get_runs()] == [DagsterRunStatus.SUCCESS]
+    finally:
+        instance.dispose()

@@ -21,8 +21,8 @@ from streamsim.pipeline.definitions import (
     SERVING_COPY,
     WarehouseResource,
     defs,
+    fresh_loop_job,
     quality_job,
-    warehouse_job,
 )
 from streamsim.pipeline.project import FRESH_MODELS, QUALITY_MODELS
 from streamsim.pipeline.schedules import lake_upkeep_job
@@ -42,19 +42,19 @@ def evaluate(name: str, instance: DagsterInstance) -> RunRequest | SkipReason:
     return request
 
 
-def test_the_safety_schedule_runs_the_warehouse_job_every_few_minutes() -> None:
+def test_the_safety_schedule_starts_the_fresh_loop_every_few_minutes() -> None:
     schedule = defs.resolve_schedule_def("warehouse_safety_schedule")
 
-    assert schedule.job_name == warehouse_job.name
+    assert schedule.job_name == fresh_loop_job.name
     assert schedule.cron_schedule == f"*/{load_settings().pipeline.safety_run_minutes} * * * *"
     assert schedule.default_status.value == "RUNNING"
 
 
-def test_the_safety_schedule_skips_while_a_warehouse_run_is_queued_or_going() -> None:
+def test_the_safety_schedule_skips_while_the_fresh_loop_is_queued_or_going() -> None:
     with instance_for_test() as instance:
         assert isinstance(evaluate("warehouse_safety_schedule", instance), RunRequest)
 
-        job = defs.resolve_job_def(warehouse_job.name)
+        job = defs.resolve_job_def(fresh_loop_job.name)
         run = instance.create_run_for_job(job, status=DagsterRunStatus.STARTED)
         assert isinstance(evaluate("warehouse_safety_schedule", instance), SkipReason)
         # Lake upkeep waits for its own runs only; Dagster's queue keeps it after this one.
@@ -72,7 +72,7 @@ def test_the_quality_schedule_runs_the_quality_job_on_its_own_cadence() -> None:
     assert schedule.default_status.value == "RUNNING"
 
 
-def test_a_quality_run_going_holds_back_neither_the_warehouse_nor_another_quality_run_queue() -> (
+def test_a_quality_run_going_holds_back_neither_the_fresh_loop_nor_another_quality_run_queue() -> (
     None
 ):
     with instance_for_test() as instance:

@@ -70,6 +70,21 @@ def test_a_merged_file_is_named_after_its_newest_file_so_name_filters_still_find
     assert merged.name[:15] == max(written).name[:15]
 
 
+def test_a_merged_file_keeps_the_newest_modification_time_so_runs_do_not_take_it_as_new(
+    quick: Settings,
+) -> None:
+    lake = Lake(quick)
+    written = [lake.write([lake_row(f"e{n}")]) for n in range(3)]
+    for age_s, path in zip((300, 200, 100), written, strict=True):
+        moment = time.time() - age_s
+        os.utime(path, (moment, moment))
+
+    compact_lake(quick, UpkeepFacts())
+
+    (merged,) = files_in(quick)
+    assert merged.stat().st_mtime == pytest.approx(time.time() - 100, abs=5)
+
+
 def test_a_reader_listing_the_lake_during_compaction_sees_each_row_once(quick: Settings) -> None:
     lake = Lake(quick)
     for hour in ("08", "09", "10"):

@@ -30,7 +30,7 @@ WITH touched AS (
     server_id
   FROM staging.events
   WHERE
-    ingested_at BETWEEN @start_ts::TIMESTAMP - INTERVAL (@VAR('late_file_grace_minutes', 10)) MINUTE
+    ingested_at BETWEEN @arrivals_from(@start_ts, 'fresh', @this_model)
     AND @end_ts::TIMESTAMP
     AND envelope_valid
     AND event_type IN ('server_started', 'server_draining', 'server_stopped')

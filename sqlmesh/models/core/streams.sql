@@ -35,7 +35,7 @@ WITH touched AS (
     stream_id
   FROM staging.events
   WHERE
-    ingested_at BETWEEN @start_ts::TIMESTAMP - INTERVAL (@VAR('late_file_grace_minutes', 10)) MINUTE
+    ingested_at BETWEEN @arrivals_from(@start_ts, 'fresh', @this_model)
     AND @end_ts::TIMESTAMP
     AND envelope_valid
     AND source = 'server'

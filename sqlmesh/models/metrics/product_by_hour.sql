@@ -39,14 +39,14 @@ WITH touched_hours AS (
     DATE_TRUNC('hour', started_at) AS hour
   FROM core.sessions
   WHERE
-    last_ingested_at BETWEEN @start_ts::TIMESTAMP - INTERVAL (@VAR('late_file_grace_minutes', 10)) MINUTE
+    last_ingested_at BETWEEN @arrivals_from(@start_ts, 'fresh', @this_model)
     AND @end_ts::TIMESTAMP
   UNION
   SELECT
     DATE_TRUNC('hour', opened_at) AS hour
   FROM core.video_views
   WHERE
-    last_ingested_at BETWEEN @start_ts::TIMESTAMP - INTERVAL (@VAR('late_file_grace_minutes', 10)) MINUTE
+    last_ingested_at BETWEEN @arrivals_from(@start_ts, 'fresh', @this_model)
     AND @end_ts::TIMESTAMP
 ), sessions AS (
   SELECT

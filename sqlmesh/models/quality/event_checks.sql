@@ -74,7 +74,7 @@ WITH arrived AS (
     session_id
   FROM quality.messages
   WHERE
-    ingested_at BETWEEN @start_ts::TIMESTAMP - INTERVAL (@VAR('late_file_grace_minutes', 10)) MINUTE
+    ingested_at BETWEEN @arrivals_from(@start_ts, 'quality', @this_model)
     AND @end_ts::TIMESTAMP
     AND topic = 'streamsim.user-events'
 ), lookback AS (
@@ -90,7 +90,7 @@ WITH arrived AS (
     *
   FROM lookback
   WHERE
-    ingested_at BETWEEN @start_ts::TIMESTAMP - INTERVAL (@VAR('late_file_grace_minutes', 10)) MINUTE
+    ingested_at BETWEEN @arrivals_from(@start_ts, 'quality', @this_model)
     AND @end_ts::TIMESTAMP
     OR (
       topic = 'streamsim.user-events'

@@ -50,14 +50,14 @@ WITH lake_rows AS (
   SELECT
     *
   FROM lake.events AS l
-  /* The window reaches back a grace period for files that became visible late, as staging's;
-     messages judged before are skipped, which makes the overlap harmless. */
+  /* The window begins where staging's does, at the earliest row of the files new since the
+     quality models last ran; messages judged before are skipped, so an overlap is harmless. */
   WHERE
-    l.ingested_at BETWEEN @start_ts::TIMESTAMP - INTERVAL (@VAR('late_file_grace_minutes', 10)) MINUTE
+    l.ingested_at BETWEEN @arrivals_from(@start_ts, 'quality', @this_model)
     AND @end_ts::TIMESTAMP
     AND (
       l.file_written_at IS NULL
-      OR l.file_written_at >= @start_ts::TIMESTAMP - INTERVAL (@VAR('late_file_grace_minutes', 10)) MINUTE
+      OR l.file_written_at >= @arrivals_from(@start_ts, 'quality', @this_model)
     )
     AND NOT EXISTS(
       SELECT
@@ -75,7 +75,7 @@ WITH lake_rows AS (
     *
   FROM quality.quarantined_messages AS q
   WHERE
-    q.ingested_at BETWEEN @start_ts::TIMESTAMP - INTERVAL (@VAR('late_file_grace_minutes', 10)) MINUTE
+    q.ingested_at BETWEEN @arrivals_from(@start_ts, 'quality', @this_model)
     AND @end_ts::TIMESTAMP
     AND NOT EXISTS(
       SELECT

@@ -6,9 +6,9 @@ MODEL (
   ),
   /* Windows follow ingestion (real time), not emitted_at (site time, which runs ahead of the
      wall clock when the simulation is sped up). Partial intervals let every run load up to
-     now, so new lake files become queryable on the next run rather than the next day. A
-     partial interval is reloaded from its start on each run, so hourly intervals bound that
-     rework to an hour of rows (the anti-join below makes it harmless). */
+     now, so new lake files become queryable on the next run rather than the next day.
+     SQLMesh hands a run the partial interval from its start, but the window reads only from
+     the earliest arrival in the files new since the last run (@arrivals_from). */
   allow_partials TRUE,
   interval_unit 'hour',
   grain event_key,
@@ -71,15 +71,16 @@ WITH window_rows AS (
   SELECT
     *
   FROM lake.events
-  /* Files become visible a moment after their rows are stamped, so each window reaches back
-     a grace period; rows seen before are skipped below, which makes the overlap harmless. */
+  /* The window begins at the earliest row of the lake files new since this group's last run
+     (or at the interval's start less a grace period, without one: macros/windows.py); rows
+     seen before are skipped below, which makes any overlap harmless. */
   WHERE
-    ingested_at BETWEEN @start_ts::TIMESTAMP - INTERVAL (@VAR('late_file_grace_minutes', 10)) MINUTE
+    ingested_at BETWEEN @arrivals_from(@start_ts, 'fresh', @this_model)
     AND @end_ts::TIMESTAMP
     /* Skips older files unopened: no row is ingested after its file is written. */
     AND (
       file_written_at IS NULL
-      OR file_written_at >= @start_ts::TIMESTAMP - INTERVAL (@VAR('late_file_grace_minutes', 10)) MINUTE
+      OR file_written_at >= @arrivals_from(@start_ts, 'fresh', @this_model)
     )
 ), keyed AS (
   SELECT
