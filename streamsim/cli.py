@@ -144,8 +144,9 @@ def run_up(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # The run's own story, not its libraries': SQLMesh logs each statement of the last
-    # model pass at INFO, which would bury the lines about the stack.
-    for library in ("kafka", "sqlmesh"):
+    # model pass at INFO (and sqlglot a line per list index it reads), which would bury the
+    # lines about the stack.
+    for library in ("kafka", "sqlmesh", "sqlglot"):
         logging.getLogger(library).setLevel(logging.WARNING)
     return up(settings, args.duration, args.summary_json)
 

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -71,21 +72,31 @@ def lake_event_files(settings: Settings) -> list[Path]:
     return sorted(events_dir.rglob("*.parquet"))
 
 
+# A POSIX record lock excludes other processes only; this keeps two threads of one apart.
+_THREADS = threading.Lock()
+
+
 @contextmanager
 def writer_lock(settings: Settings) -> Iterator[None]:
-    """Hold the one-writer lock, so the daemon's runs and an in-process drain never overlap."""
+    """Hold the one-writer lock, so the daemon's runs and an in-process drain never overlap.
+
+    A POSIX record lock (`lockf`), not an `flock`: it belongs to this process alone and goes
+    with it. SQLMesh forks worker processes while a run holds the lock; an `flock` is shared
+    with such children, and when a run was killed they lived on, idle, holding the warehouse
+    until the stack stopped.
+    """
     lock_path = settings.warehouse_path.parent / "writer.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("a") as lock_file:
+    with _THREADS, lock_path.open("a") as lock_file:
         started = time.monotonic()
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
+        fcntl.lockf(lock_file, fcntl.LOCK_EX)
         waited = time.monotonic() - started
         if waited > 1:
             logger.info("waited %.1f s for another warehouse writer", waited)
         try:
             yield
         finally:
-            fcntl.flock(lock_file, fcntl.LOCK_UN)
+            fcntl.lockf(lock_file, fcntl.LOCK_UN)
 
 
 @contextmanager

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import subprocess
+import sys
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -79,3 +84,41 @@ class Lake:
 @pytest.fixture
 def lake(settings: Settings) -> Lake:
     return Lake(settings)
+
+
+_HOLD_THE_LOCK = """
+import os, sys, time
+from pathlib import Path
+from streamsim.pipeline.warehouse import writer_lock
+from streamsim.settings import load_settings
+
+with writer_lock(load_settings(state_dir=Path(sys.argv[1]))):
+    if sys.argv[2] == "fork" and os.fork() == 0:
+        time.sleep(120)  # a child forked while the lock is held, as SQLMesh's workers are
+        os._exit(0)
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+@contextmanager
+def writer_lock_held_elsewhere(
+    settings: Settings, fork_a_child: bool = False
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Another process holding the warehouse's writer lock while the block runs; it and any
+    child it forked are killed at the end."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_THE_LOCK, str(settings.state), "fork" if fork_a_child else ""],
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == b"held\n"
+        yield holder
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import threading
 import time
 
@@ -12,7 +11,7 @@ import pytest
 from streamsim.pipeline.fresh_loop import FreshLoop
 from streamsim.settings import Settings
 
-from .conftest import Lake, lake_row
+from .conftest import Lake, lake_row, writer_lock_held_elsewhere
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -62,18 +61,14 @@ def test_between_passes_another_process_may_write_the_warehouse(
 
 def test_a_pass_waits_while_another_writer_holds_the_lock(settings: Settings, lake: Lake) -> None:
     lake.write([lake_row("a")])
-    lock_path = settings.warehouse_path.parent / "writer.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
     loop = FreshLoop(settings)
     passes: list[object] = []
 
-    with lock_path.open("a") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)
+    with writer_lock_held_elsewhere(settings):
         worker = threading.Thread(target=lambda: passes.append(loop.run_pass()))
         worker.start()
         time.sleep(1.0)
         assert not settings.serving_path.exists()  # it waits while another writer holds it
-        fcntl.flock(held, fcntl.LOCK_UN)
     worker.join(timeout=120)
 
     assert passes and passes[0] is not None

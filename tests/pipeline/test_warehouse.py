@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,10 +18,10 @@ import pytest
 from sqlmesh import Context
 from streamsim.pipeline import warehouse
 from streamsim.pipeline.project import FRESH_MODELS, QUALITY_MODELS
-from streamsim.pipeline.warehouse import publish_serving_copy, run_models
+from streamsim.pipeline.warehouse import publish_serving_copy, run_models, writer_lock
 from streamsim.settings import Settings
 
-from .conftest import Lake, lake_row
+from .conftest import Lake, lake_row, writer_lock_held_elsewhere
 
 
 def query(settings: Settings, sql: str) -> list[tuple[object, ...]]:
@@ -314,3 +316,21 @@ def test_the_first_fresh_run_fills_the_metrics_and_the_first_quality_run_the_che
     run_models(settings, QUALITY_MODELS)
 
     assert query(settings, "SELECT COUNT(*) FROM quality.messages") == [(2,)]
+
+
+def test_the_writer_lock_goes_with_its_holder_even_when_a_child_it_forked_lives_on(
+    settings: Settings,
+) -> None:
+    acquired = threading.Event()
+
+    def take_the_lock() -> None:
+        with writer_lock(settings):
+            acquired.set()
+
+    with writer_lock_held_elsewhere(settings, fork_a_child=True) as holder:
+        os.kill(holder.pid, signal.SIGKILL)  # the holder only: its child lives on
+        holder.wait()
+        taker = threading.Thread(target=take_the_lock, daemon=True)
+        taker.start()
+        assert acquired.wait(timeout=30), "the lock outlived the process that took it"
+    taker.join(timeout=30)
