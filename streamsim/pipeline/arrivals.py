@@ -26,7 +26,6 @@ import pyarrow.parquet as pq
 from sqlmesh.core.engine_adapter import EngineAdapter
 
 from streamsim.pipeline.project import FRESH_MODELS, QUALITY_MODELS
-from streamsim.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -52,16 +51,17 @@ def run_groups(models: Sequence[str]) -> list[str]:
     return [group for group, members in RUN_GROUPS.items() if set(members) <= set(models)]
 
 
-def open_windows(adapter: EngineAdapter, settings: Settings, groups: Iterable[str]) -> float:
-    """Write each group's `arrivals_from` for the run about to start; return the listing time,
-    for `close_windows` once the run has succeeded."""
+def open_windows(adapter: EngineAdapter, files: Sequence[Path], groups: Iterable[str]) -> float:
+    """Write each group's `arrivals_from` for the run about to start, given the lake's event
+    files as just listed; return the listing time, for `close_windows` once the run has
+    succeeded."""
     adapter.execute(_SETUP)
     listed_at = time.time()
-    files = _event_files_by_mtime(settings)
+    modified = _with_mtimes(files)
     for group in groups:
         last = adapter.fetchone(f"SELECT listed_at FROM {MARKS_TABLE} WHERE run_group = '{group}'")
         since = last[0] if last and last[0] is not None else None
-        arrivals_from = None if since is None else _earliest_arrival(files, since, listed_at)
+        arrivals_from = None if since is None else _earliest_arrival(modified, since, listed_at)
         adapter.execute(
             f"INSERT INTO {MARKS_TABLE} VALUES ('{group}', NULL, {_sql_time(arrivals_from)}) "
             f"ON CONFLICT (run_group) DO UPDATE SET arrivals_from = EXCLUDED.arrivals_from"
@@ -78,12 +78,9 @@ def close_windows(adapter: EngineAdapter, groups: Iterable[str], listed_at: floa
         )
 
 
-def _event_files_by_mtime(settings: Settings) -> list[tuple[float, Path]]:
-    events_dir = settings.lake_dir / "events"
-    if not events_dir.is_dir():
-        return []
+def _with_mtimes(files: Sequence[Path]) -> list[tuple[float, Path]]:
     found = []
-    for path in events_dir.rglob("*.parquet"):
+    for path in files:
         try:
             found.append((os.stat(path).st_mtime, path))
         except FileNotFoundError:  # merged away by lake upkeep since the listing

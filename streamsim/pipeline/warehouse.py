@@ -128,11 +128,11 @@ def run_models(settings: Settings, models: Sequence[str] = MODELS) -> RunFacts:
 def run_loaded_models(context: Context, settings: Settings, models: Sequence[str]) -> RunFacts:
     """`run_models` on a context the caller opened, while it holds the writer lock."""
     started = time.monotonic()
-    files = len(lake_event_files(settings))
+    files = lake_event_files(settings)
     whole = set(models) >= set(MODELS)
     planned = _apply_changes(context, settings, backfill=whole)
     groups = run_groups(models)
-    listed_at = open_windows(context.engine_adapter, settings, groups)
+    listed_at = open_windows(context.engine_adapter, files, groups)
     status = context.run(
         PROD,
         ignore_cron=True,
@@ -147,8 +147,10 @@ def run_loaded_models(context: Context, settings: Settings, models: Sequence[str
     close_windows(context.engine_adapter, groups, listed_at)
     rows = {model: _count_rows(context, model) for model in models if model != "lake.events"}
 
-    facts = RunFacts(files, time.monotonic() - started, planned, rows)
-    logger.info("warehouse run over %s lake files took %.2f s: %s", files, facts.duration_s, rows)
+    facts = RunFacts(len(files), time.monotonic() - started, planned, rows)
+    logger.info(
+        "warehouse run over %s lake files took %.2f s: %s", len(files), facts.duration_s, rows
+    )
     return facts
 
 

@@ -1,4 +1,5 @@
-"""The fresh loop: a pass only when newer files land, the lock held from models to copy."""
+"""The fresh loop: a pass only when newer files land, and only while no other writer holds the
+warehouse's lock."""
 
 from __future__ import annotations
 
