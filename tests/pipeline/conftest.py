@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ os.environ["SQLMESH__DISABLE_ANONYMIZED_ANALYTICS"] = "true"
 
 from streamsim.lake import EVENT_SCHEMA
 from streamsim.settings import Settings, load_settings
+from streamsim.sink.files import file_name
 
 
 @pytest.fixture
@@ -69,12 +69,16 @@ class Lake:
 
     settings: Settings
 
-    def write(self, rows: Iterable[dict[str, Any]], hour: str = "10") -> Path:
+    def write(
+        self, rows: Iterable[dict[str, Any]], hour: str = "10", written: datetime | None = None
+    ) -> Path:
+        """A file named, as the sink names it, after the time it is `written` (default now)."""
         folder = (
             self.settings.lake_dir / "events" / "ingest_date=2026-12-04" / f"ingest_hour={hour}"
         )
         folder.mkdir(parents=True, exist_ok=True)
-        final = folder / f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{uuid.uuid4()}.parquet"
+        stamp = file_name(written or datetime.now(UTC))
+        final = folder / stamp
         temp = final.with_suffix(".tmp")
         pq.write_table(pa.Table.from_pylist(list(rows), schema=EVENT_SCHEMA), temp)
         temp.rename(final)

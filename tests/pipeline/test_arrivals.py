@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from streamsim.pipeline.arrivals import MARKS_TABLE
-from streamsim.pipeline.project import FRESH_MODELS
+from streamsim.pipeline.project import FRESH_MODELS, QUALITY_MODELS
 from streamsim.pipeline.warehouse import open_context, publish_serving_copy, run_models
 from streamsim.settings import Settings, load_settings
 
@@ -70,6 +70,31 @@ def test_a_late_file_with_rows_from_before_the_last_run_moves_the_window_back(
 
     slow = "SELECT COUNT(*) FROM staging.events WHERE event_id = 'slow'"
     assert query(settings, slow) == [(1,)]
+
+
+def test_a_file_written_in_the_second_its_first_row_arrived_is_read_when_it_opens_the_window(
+    settings: Settings, lake: Lake
+) -> None:
+    # After a quiet spell (nothing new within the slack), the one new file sets the mark at
+    # its own first row; its name, a few hundred milliseconds later in the same second, must
+    # not read as older than that row.
+    long_ago = datetime.now(UTC) - timedelta(minutes=5)
+    written = lake.write([lake_row("before", ingested_at=long_ago, offset=1)], written=long_ago)
+    os.utime(written, (long_ago.timestamp(), long_ago.timestamp()))
+    run_models(settings, FRESH_MODELS + QUALITY_MODELS)
+
+    arrived = (datetime.now(UTC) - timedelta(seconds=10)).replace(microsecond=400_000)
+    lake.write(
+        [lake_row("after", ingested_at=arrived, offset=2)], written=arrived + timedelta(seconds=0.3)
+    )
+    run_models(settings, FRESH_MODELS + QUALITY_MODELS)
+
+    assert marks(settings)["fresh"] == arrived.replace(tzinfo=None)
+    assert query(settings, "SELECT event_id FROM staging.events ORDER BY 1") == [
+        ("after",),
+        ("before",),
+    ]
+    assert query(settings, "SELECT COUNT(*) FROM quality.messages") == [(2,)]
 
 
 def test_a_model_with_no_rows_fills_from_its_interval_start_not_from_the_mark(

@@ -19,7 +19,7 @@ MODEL (
     kafka_key = 'Kafka key of the message as text (the session for user events); NULL in files written before the sink kept it, or when not UTF-8.',
     ingested_at = 'Real (wall-clock) UTC time at which the sink wrote the row.',
     lake_file = 'Path of the Parquet file holding the row.',
-    file_written_at = 'Real UTC time the file was written, from its name; never earlier than its rows'' ingested_at, so a filter on it skips whole files unread; NULL when the name does not start with a time.'
+    file_written_at = 'Real UTC time the file was written, from its name (to the millisecond); never earlier than its rows'' ingested_at, so a filter on it skips whole files unread; NULL when the name does not start with a time.'
   )
 );
 
@@ -40,5 +40,8 @@ SELECT
   /* Naive UTC, so comparisons with SQLMesh's window bounds never depend on a time zone. */
   TIMEZONE('UTC', ingested_at)::TIMESTAMP AS ingested_at,
   filename::TEXT AS lake_file,
-  TRY_STRPTIME(LEFT(PARSE_FILENAME(filename), 15), '%Y%m%dT%H%M%S')::TIMESTAMP AS file_written_at
+  /* To the millisecond, as the sink names files: cut to the second, a file written in the
+     second its first row arrived would read as older than that row, and a window beginning
+     at that row would skip the file. */
+  TRY_STRPTIME(LEFT(PARSE_FILENAME(filename), 18), '%Y%m%dT%H%M%S%g')::TIMESTAMP AS file_written_at
 FROM READ_PARQUET(@VAR('lake_glob'), hive_partitioning = TRUE, union_by_name = TRUE, filename = TRUE)
