@@ -54,6 +54,7 @@ _TYPES = {
 _SERVER_TYPES = {"stream_heartbeat", "server_utilisation", "scaling_decided", "stream_started"}
 _SERVER_TYPES |= {"stream_stopped"}
 FILE_ROWS = 20_000  # the sink's largest batch
+_SESSIONS_PER_TEN_MINUTES = 5_000
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -100,7 +101,15 @@ def synthetic_events(count: int, ingested: datetime, rng: np.random.Generator) -
     names = list(_TYPES)
     kinds = pa.array(rng.choice(names, size=count, p=np.array(list(_TYPES.values()))))
     ids = pa.array([uuid.uuid4().hex for _ in range(count)])
-    sessions = pa.array(np.char.add("s", rng.integers(0, 50_000, size=count).astype(str)))
+    # Sessions last minutes, as the simulated users' do: drawn from the ten minutes the events
+    # arrive in, so a session's events sit close together and a new event's session rebuild
+    # reads a few minutes of history, not all of it.
+    ten_minutes = int(ingested.timestamp() // 600)
+    sessions = pa.array(
+        np.char.add(
+            f"s{ten_minutes}-", rng.integers(0, _SESSIONS_PER_TEN_MINUTES, size=count).astype(str)
+        )
+    )
     emitted_s = ingested.timestamp() - rng.uniform(0.2, 3.0, size=count)
     emitted = pc.strftime(
         pa.array((emitted_s * 1000).astype("int64"), pa.timestamp("ms", tz="UTC")),
