@@ -36,6 +36,37 @@ WITH ranges AS (
     run_id,
     UNNEST(GENERATE_SERIES(first_minute, last_minute, INTERVAL 1 MINUTE)) AS minute
   FROM ranges
+/* Each run's sessions, views and streams that overlap its range of minutes, before they meet
+   the minutes one by one: every row of a run shares its run_id, so the per-minute joins
+   below would otherwise compare each minute with the whole run so far. Each filter is
+   implied by the join it feeds, so no count changes. */
+), range_sessions AS (
+  SELECT
+    s.*
+  FROM core.sessions AS s
+  JOIN ranges AS r
+    ON s.run_id = r.run_id
+    AND s.started_at < r.last_minute + INTERVAL 1 MINUTE
+    AND s.closed_at > r.first_minute
+), range_views AS (
+  SELECT
+    v.*
+  FROM core.video_views AS v
+  JOIN ranges AS r
+    ON v.run_id = r.run_id
+    AND v.started
+    AND v.started_at < r.last_minute + INTERVAL 1 MINUTE
+    AND v.closed_at > r.first_minute
+), range_streams AS (
+  SELECT
+    s.*
+  FROM core.streams AS s
+  JOIN ranges AS r
+    ON s.run_id = r.run_id
+    AND s.started_at <= r.last_minute
+    AND (
+      s.stopped_at IS NULL OR s.stopped_at > r.first_minute
+    )
 ), users AS (
   SELECT
     m.run_id,
@@ -43,7 +74,7 @@ WITH ranges AS (
     COUNT(*) FILTER (WHERE s.started_at <= m.minute AND s.closed_at > m.minute) AS active_users,
     COUNT(*) FILTER (WHERE DATE_TRUNC('minute', s.started_at) = m.minute) AS sessions_started
   FROM minutes AS m
-  JOIN core.sessions AS s
+  JOIN range_sessions AS s
     ON s.run_id = m.run_id
     AND s.started_at < m.minute + INTERVAL 1 MINUTE
     AND s.closed_at > m.minute
@@ -57,7 +88,7 @@ WITH ranges AS (
     COUNT(*) FILTER (WHERE v.started_at <= m.minute AND v.closed_at > m.minute) AS concurrent_plays,
     COUNT(*) FILTER (WHERE DATE_TRUNC('minute', v.started_at) = m.minute) AS plays_started
   FROM minutes AS m
-  JOIN core.video_views AS v
+  JOIN range_views AS v
     ON v.run_id = m.run_id
     AND v.started
     AND v.started_at < m.minute + INTERVAL 1 MINUTE
@@ -71,7 +102,7 @@ WITH ranges AS (
     m.minute,
     COUNT(*) AS concurrent_streams
   FROM minutes AS m
-  JOIN core.streams AS s
+  JOIN range_streams AS s
     ON s.run_id = m.run_id
     AND s.started_at <= m.minute
     AND (
