@@ -3,10 +3,12 @@ one incremental run early and late in a long run, and emitted-to-queryable fresh
 
 The first two use a synthetic lake written with pyarrow in the shape the sink writes
 (envelope text, the JSON body, Kafka coordinates, one file per sink batch and hour); the
-models run exactly as the pipeline runs them. Freshness needs the real path, so it starts
-`streamsim up` at default settings on free loopback ports for a short while and watches the
-serving copy as a reader would: an event is queryable when the first copy holding it is
-published (the copy's modification time), and at speed 1 its `emitted_at` is wall time.
+models run exactly as the pipeline runs them. A load is set beside DuckDB alone copying the
+same files into one table, the floor any model run has on this machine. Freshness needs the
+real path, so it starts `streamsim up` at default settings on free loopback ports for a short
+while and watches the serving copy as a reader would: an event is queryable when the first
+copy holding it is published (the copy's modification time), and at speed 1 its `emitted_at`
+is wall time.
 """
 
 from __future__ import annotations
