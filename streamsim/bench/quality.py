@@ -80,16 +80,21 @@ def say_ignored(names: list[str]) -> None:
         )
 
 
+def check_positive(options: argparse.Namespace, names: tuple[str, ...]) -> None:
+    """Refuse the first of these options that is zero or less, naming its flag."""
+    for name in names:
+        value = getattr(options, name)
+        if value <= 0:
+            flag = name.replace("_", "-")
+            raise StreamsimError(f"--{flag} must be a positive number, not {value:g}")
+
+
 def check_stack_options(options: argparse.Namespace, positive: tuple[str, ...]) -> None:
     """What every bench that starts a stack refuses before starting it: the error factor,
     the options that must be positive, and a --keep that is not a folder."""
     if not 0 <= options.error_factor <= 1:
         raise StreamsimError(f"--error-factor must be from 0 to 1, not {options.error_factor:g}")
-    for name in positive:
-        value = getattr(options, name)
-        if value <= 0:
-            flag = name.replace("_", "-")
-            raise StreamsimError(f"--{flag} must be a positive number, not {value:g}")
+    check_positive(options, positive)
     if options.keep is not None and options.keep.exists() and not options.keep.is_dir():
         raise StreamsimError(f"--keep {options.keep} is not a folder")
 

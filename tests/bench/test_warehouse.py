@@ -3,12 +3,14 @@ cost of counting events; and its figures come with DuckDB's own floor beside the
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from streamsim.bench.warehouse import bench_full_load
+from streamsim.bench.warehouse import add_options, bench_full_load, check_options
+from streamsim.errors import StreamsimError
 from streamsim.lake import events_glob
 from streamsim.pipeline.warehouse import publish_serving_copy
 from streamsim.settings import load_settings
@@ -39,3 +41,22 @@ def test_the_synthetic_events_are_counted_and_the_load_is_read_against_duckdbs_f
     assert figures["run_over_duckdb_copy"] == pytest.approx(
         figures["run_s"] / (figures["duckdb_copy_s_per_million_events"] * 0.004), rel=0.05
     )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--events", "0"], "--events must be a positive number, not 0"),
+        (["--events", "-5"], "--events must be a positive number, not -5"),
+        (["--new-events", "0"], "--new-events must be a positive number, not 0"),
+        (["--history-hours", "-1"], "--history-hours must be a positive number, not -1"),
+        (["--no-models", "--no-stack"], "leave nothing to measure"),
+    ],
+)
+def test_sizes_that_mean_nothing_are_refused_before_any_lake_is_written(
+    arguments: list[str], message: str
+) -> None:
+    parser = argparse.ArgumentParser()
+    add_options(parser)
+    with pytest.raises(StreamsimError, match=message):
+        check_options(parser.parse_args(arguments))
