@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,12 +50,13 @@ def run_groups(models: Sequence[str]) -> list[str]:
     return [group for group, members in RUN_GROUPS.items() if set(members) <= set(models)]
 
 
-def open_windows(adapter: EngineAdapter, files: Sequence[Path], groups: Iterable[str]) -> float:
+def open_windows(
+    adapter: EngineAdapter, files: Sequence[Path], listed_at: float, groups: Iterable[str]
+) -> None:
     """Write each group's `arrivals_from` for the run about to start, given the lake's event
-    files as just listed; return the listing time, for `close_windows` once the run has
-    succeeded."""
+    files as listed from `listed_at` on (the time `close_windows` records once the run has
+    succeeded)."""
     adapter.execute(_SETUP)
-    listed_at = time.time()
     modified = _with_mtimes(files)
     for group in groups:
         last = adapter.fetchone(f"SELECT listed_at FROM {MARKS_TABLE} WHERE run_group = '{group}'")
@@ -67,7 +67,6 @@ def open_windows(adapter: EngineAdapter, files: Sequence[Path], groups: Iterable
             f"ON CONFLICT (run_group) DO UPDATE SET arrivals_from = EXCLUDED.arrivals_from"
         )
         logger.info("%s window of arrivals from %s", group, arrivals_from or "the interval start")
-    return listed_at
 
 
 def close_windows(adapter: EngineAdapter, groups: Iterable[str], listed_at: float) -> None:

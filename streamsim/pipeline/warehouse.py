@@ -128,11 +128,13 @@ def run_models(settings: Settings, models: Sequence[str] = MODELS) -> RunFacts:
 def run_loaded_models(context: Context, settings: Settings, models: Sequence[str]) -> RunFacts:
     """`run_models` on a context the caller opened, while it holds the writer lock."""
     started = time.monotonic()
+    # Taken before the listing: a file that lands during it is new to the next run either way.
+    listed_at = time.time()
     files = lake_event_files(settings)
     whole = set(models) >= set(MODELS)
     planned = _apply_changes(context, settings, backfill=whole)
     groups = run_groups(models)
-    listed_at = open_windows(context.engine_adapter, files, groups)
+    open_windows(context.engine_adapter, files, listed_at, groups)
     status = context.run(
         PROD,
         ignore_cron=True,
