@@ -51,12 +51,17 @@ _TYPES = {
     "playback_started": 0.04,
     "stream_started": 0.04,
     "video_ended": 0.02,
-    "stream_stopped": 0.02,
+    "stream_stopped": 0.0195,
+    "server_started": 0.0005,
     "session_started": 0.005,
     "session_ended": 0.005,
 }
-_SERVER_TYPES = {"stream_heartbeat", "server_utilisation", "scaling_decided", "stream_started"}
-_SERVER_TYPES |= {"stream_stopped"}
+# What a server says about one of its streams, keyed (as the servers key it) by the session.
+_STREAM_TYPES = {"stream_started", "stream_heartbeat", "stream_stopped"}
+# What a server says about itself, keyed by the server; the group's decisions name none.
+_SERVER_LIFE_TYPES = {"server_utilisation", "server_started"}
+_GROUP_TYPES = {"scaling_decided"}
+_SERVERS = 8
 FILE_ROWS = 20_000  # the sink's largest batch
 _SESSIONS_PER_TEN_MINUTES = 5_000
 
@@ -113,36 +118,38 @@ def _setup(options: argparse.Namespace) -> str:
 
 
 def synthetic_events(count: int, ingested: datetime, rng: np.random.Generator) -> pa.Table:
-    """`count` events as the sink lands them, all ingested at `ingested`."""
-    names = list(_TYPES)
-    kinds = pa.array(rng.choice(names, size=count, p=np.array(list(_TYPES.values()))))
+    """`count` events as the sink lands them, all ingested at `ingested`.
+
+    Coherent where the models join: a session's user events and its stream's events share the
+    session, the stream (one per session) is named the same by its start, beats and stop, and
+    each session plays on one of a few servers, which report on themselves by their own key.
+    """
+    kinds = pa.array(rng.choice(list(_TYPES), size=count, p=np.array(list(_TYPES.values()))))
     ids = pa.array([uuid.uuid4().hex for _ in range(count)])
     # Sessions last minutes, as the simulated users' do: drawn from the ten minutes the events
     # arrive in, so a session's events sit close together and a new event's session rebuild
     # reads a few minutes of history, not all of it.
-    ten_minutes = int(ingested.timestamp() // 600)
-    sessions = pa.array(
-        np.char.add(
-            f"s{ten_minutes}-", rng.integers(0, _SESSIONS_PER_TEN_MINUTES, size=count).astype(str)
-        )
-    )
-    emitted_s = ingested.timestamp() - rng.uniform(0.2, 3.0, size=count)
-    emitted = pc.strftime(
-        pa.array((emitted_s * 1000).astype("int64"), pa.timestamp("ms", tz="UTC")),
-        # %S already carries the milliseconds of a millisecond timestamp.
-        format="%Y-%m-%dT%H:%M:%SZ",
-    )
-    is_server = pc.is_in(kinds, pa.array(sorted(_SERVER_TYPES)))
+    numbers = rng.integers(0, _SESSIONS_PER_TEN_MINUTES, size=count)
+    sessions = pa.array(np.char.add(f"s{int(ingested.timestamp() // 600)}-", numbers.astype(str)))
+    servers = pa.array(np.char.add("srv-", (numbers % _SERVERS + 1).astype(str)))
+    emitted = _emitted_text(ingested, count, rng)
+    is_stream = _of(kinds, _STREAM_TYPES)
+    is_server = _of(kinds, _STREAM_TYPES | _SERVER_LIFE_TYPES | _GROUP_TYPES)
+    has_session = pc.invert(pc.and_not(is_server, is_stream))  # user events and streams
+    has_server = pc.invert(_of(kinds, _GROUP_TYPES))
     source = pc.if_else(is_server, "server", "user")
-    position = pa.array(rng.uniform(0, 600, size=count).round(1).astype(str))
-    video = pa.array(np.char.add("v", rng.integers(1, 2_000, size=count).astype(str)))
+    session_id = pc.if_else(has_session, sessions, None)
+    user_id = pc.if_else(has_session, pc.binary_join_element_wise("u", sessions, ""), None)
+    server_id = pc.if_else(pc.and_(is_server, has_server), servers, None)
+    stream_id = pc.if_else(is_stream, pc.binary_join_element_wise("st-", sessions, ""), None)
     body = pc.binary_join_element_wise(
         '{"event_id":"', ids, '","event_type":"', kinds, '","schema_version":1,"emitted_at":"',
-        emitted, '","source":"', source, '","run_id":"bench","user_id":"u',
-        sessions, '","session_id":"', sessions, '","video_id":"', video,
-        '","position_s":', position, ',"server_id":"srv-1","stream_id":"st-', ids, '"}', "",
+        emitted, '","source":"', source, '","run_id":"bench"',
+        _json_field("user_id", user_id), _json_field("session_id", session_id),
+        ',"video_id":"v', pa.array((numbers % 1_999 + 1).astype(str)),
+        '","position_s":', pa.array(rng.uniform(0, 600, size=count).round(1).astype(str)),
+        _json_field("server_id", server_id), _json_field("stream_id", stream_id), "}", "",
     )  # fmt: skip
-    offsets = pa.array(np.arange(count, dtype="int64"))
     return pa.table(
         {
             "event_id": ids,
@@ -151,17 +158,39 @@ def synthetic_events(count: int, ingested: datetime, rng: np.random.Generator) -
             "emitted_at": emitted,
             "source": source,
             "run_id": pa.array(["bench"] * count),
-            "user_id": pc.if_else(is_server, None, pc.binary_join_element_wise("u", sessions, "")),
-            "session_id": pc.if_else(is_server, None, sessions),
+            "user_id": user_id,
+            "session_id": session_id,
             "body": body,
             "topic": pc.if_else(is_server, "streamsim.server-events", "streamsim.user-events"),
             "kafka_partition": pa.array(rng.integers(0, 6, size=count), pa.int32()),
-            "kafka_offset": offsets,
-            "kafka_key": pc.if_else(is_server, "srv-1", sessions),
+            "kafka_offset": pa.array(np.arange(count, dtype="int64")),
+            # As the emitters key them (streamsim.events.topics.partition_key).
+            "kafka_key": pc.coalesce(session_id, server_id, source),
             "ingested_at": pa.array([ingested] * count, pa.timestamp("ms", tz="UTC")),
         },
         schema=EVENT_SCHEMA,
     )
+
+
+def _of(kinds: pa.Array, types: set[str]) -> pa.Array:
+    return pc.is_in(kinds, pa.array(sorted(types)))
+
+
+def _emitted_text(ingested: datetime, count: int, rng: np.random.Generator) -> pa.Array:
+    """Emission times a few seconds before arrival, in the wire format."""
+    emitted_s = ingested.timestamp() - rng.uniform(0.2, 3.0, size=count)
+    return pc.strftime(
+        pa.array((emitted_s * 1000).astype("int64"), pa.timestamp("ms", tz="UTC")),
+        # %S already carries the milliseconds of a millisecond timestamp.
+        format="%Y-%m-%dT%H:%M:%SZ",
+    )
+
+
+def _json_field(name: str, values: pa.Array) -> pa.Array:
+    """`,"name":"value"` where a value is set, nothing where it is not (as emitters leave
+    out fields an event does not have)."""
+    text = pc.binary_join_element_wise(f',"{name}":"', values, '"', "")
+    return pc.fill_null(text, "")
 
 
 def write_lake_file(lake_dir: Path, table: pa.Table, written: datetime) -> Path:
@@ -176,12 +205,19 @@ def write_lake_file(lake_dir: Path, table: pa.Table, written: datetime) -> Path:
 
 
 def write_history(lake_dir: Path, events: int, hours: int, end: datetime) -> None:
-    """`events` spread evenly over `hours` ending at `end`, one compacted file per hour."""
+    """`events` spread evenly over `hours` ending at `end`, one compacted file per hour.
+
+    Each file's modification time is its hour's end, as lake upkeep leaves a compacted hour
+    (the newest of the files it merged): written now, the history would be new to the next
+    run (the pipeline finds new files by modification time) and read again.
+    """
     rng = np.random.default_rng(7)
     per_hour = max(1, events // hours)
     for hour in range(hours, 0, -1):
         ingested = end - timedelta(hours=hour) + timedelta(minutes=30)
-        write_lake_file(lake_dir, synthetic_events(per_hour, ingested, rng), ingested)
+        path = write_lake_file(lake_dir, synthetic_events(per_hour, ingested, rng), ingested)
+        hour_end = (ingested + timedelta(minutes=30)).timestamp()
+        os.utime(path, (hour_end, hour_end))
 
 
 def write_increment(lake_dir: Path, events: int, rng: np.random.Generator) -> None:
