@@ -1,8 +1,12 @@
 /* Typed, deduplicated events: the one row per event that every metric and check reads. */
 MODEL (
   name staging.events,
-  kind INCREMENTAL_BY_UNIQUE_KEY (
-    unique_key event_key
+  /* Append-only: the query keeps just the events whose key the table does not hold yet (the
+     anti-join at the end), so SQLMesh can insert them straight into the table. A unique-key
+     merge wrote every new row twice, into a temporary table and then into this one: 3.0 of
+     7.5 s per million events. Not forward-only: a changed model is rebuilt from the lake. */
+  kind INCREMENTAL_UNMANAGED (
+    forward_only FALSE
   ),
   /* Windows follow ingestion (real time), not emitted_at (site time, which runs ahead of the
      wall clock when the simulation is sped up). Partial intervals let every run load up to
