@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
+import duckdb
 import pytest
 
-from streamsim.settings import Settings
+from streamsim.settings import Settings, load_settings
 from streamsim.stack import status
 from streamsim.stack.processes import free_port
 from streamsim.stack.status import (
+    WAREHOUSE_STALE_S,
     Health,
     check_superset,
+    check_warehouse,
     describe_orchestrator,
     describe_servers,
 )
@@ -90,3 +96,44 @@ def test_the_status_report_has_a_superset_line(monkeypatch: pytest.MonkeyPatch) 
     report = status.collect(Settings(), {"urls": {}, "pids": {}})
 
     assert [h.component for h in report][-1] == "superset"
+
+
+def test_the_warehouse_line_counts_the_runs_events_and_says_how_old_the_copy_is(
+    tmp_path: Path,
+) -> None:
+    settings = _serving_copy_of(tmp_path, ["run-a", "run-a", "run-b"])
+    now = settings.serving_path.stat().st_mtime + 5
+
+    health = check_warehouse(settings, "run-a", now=now)
+
+    assert health == Health(
+        "warehouse", True, "2 events of run run-a queryable, 3 in all; published 5 s ago"
+    )
+
+
+def test_a_serving_copy_nobody_republishes_is_a_stale_warehouse(tmp_path: Path) -> None:
+    settings = _serving_copy_of(tmp_path, ["run-a"])
+    long_ago = time.time() - WAREHOUSE_STALE_S - 60
+    os.utime(settings.serving_path, (long_ago, long_ago))
+
+    health = check_warehouse(settings, "run-a")
+
+    assert not health.healthy
+    assert "stale" in health.detail
+
+
+def test_there_is_no_warehouse_before_the_first_copy(tmp_path: Path) -> None:
+    health = check_warehouse(load_settings(state_dir=tmp_path), "run-a")
+
+    assert health == Health(
+        "warehouse", False, "no serving copy yet (the first pipeline run makes it)"
+    )
+
+
+def _serving_copy_of(state: Path, run_ids: list[str]) -> Settings:
+    settings = load_settings(state_dir=state)
+    settings.serving_path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(settings.serving_path)) as db:
+        db.execute("CREATE SCHEMA staging")
+        db.execute("CREATE TABLE staging.events AS SELECT UNNEST(?) AS run_id", [run_ids])
+    return settings
