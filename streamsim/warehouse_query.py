@@ -89,12 +89,22 @@ def render_rows(columns: list[str], rows: list[tuple[Any, ...]], as_json: bool) 
 
 def warehouse_count(settings: Settings, run_id: str | None = None) -> int | None:
     """Events queryable now (of one run, when given); None before the first pipeline run."""
+    counts = warehouse_counts(settings, run_id)
+    if counts is None:
+        return None
+    return counts[0] if run_id else counts[1]
+
+
+def warehouse_counts(settings: Settings, run_id: str | None) -> tuple[int, int] | None:
+    """Events queryable now of `run_id`, and of every run: one query of one copy, so the two
+    agree even while the pipeline publishes. None before the first pipeline run."""
     if not settings.serving_path.exists():
         return None
-    where, params = ("WHERE run_id = ?", [run_id]) if run_id else ("", [])
     try:
         with reader(settings) as db:
-            row = db.execute(f"SELECT count(*) FROM staging.events {where}", params).fetchone()
+            row = db.execute(
+                "SELECT count(*) FILTER (WHERE run_id = ?), count(*) FROM staging.events", [run_id]
+            ).fetchone()
     except duckdb.Error:
         return None
-    return int(row[0]) if row else 0
+    return (int(row[0]), int(row[1])) if row else (0, 0)

@@ -14,15 +14,20 @@ is wall time.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import duckdb
@@ -63,6 +68,7 @@ _SERVER_LIFE_TYPES = {"server_utilisation", "server_started"}
 _GROUP_TYPES = {"scaling_decided"}
 _SERVERS = 8
 FILE_ROWS = 20_000  # the sink's largest batch
+INCREMENT_FILES = 30  # an increment is the sink's files of one minute, one every 2 s
 _SESSIONS_PER_TEN_MINUTES = 5_000
 
 
@@ -76,7 +82,10 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-stack", action="store_true", help="skip the freshness run")
     parser.add_argument("--no-models", action="store_true", help="only the freshness run")
     parser.add_argument(
-        "--scratch", type=Path, help="keep the lakes and the stack's state here (default: removed)"
+        "--scratch",
+        type=Path,
+        help="keep the lakes and the stack's state in this folder (without it: a temporary "
+        "folder, removed at the end)",
     )
 
 
@@ -85,11 +94,33 @@ def check_options(options: argparse.Namespace) -> None:
     check_positive(options, ("events", "history_hours", "new_events", "stack_seconds"))
     if options.no_models and options.no_stack:
         raise StreamsimError("--no-models and --no-stack together leave nothing to measure")
+    if not options.no_models and options.events < options.history_hours:
+        raise StreamsimError(
+            f"--events {options.events} cannot fill {options.history_hours} hours of history: "
+            "give at least one event per hour"
+        )
+    if not options.no_models and options.new_events < INCREMENT_FILES:
+        raise StreamsimError(
+            f"--new-events must be at least {INCREMENT_FILES} (an increment is "
+            f"{INCREMENT_FILES} sink files), not {options.new_events}"
+        )
 
 
 def run(settings: Settings, options: argparse.Namespace) -> dict[str, Any]:
     check_options(options)
     result: dict[str, Any] = {"setup": _setup(options), "load_average_1m": os.getloadavg()[0]}
+    try:
+        with _sigterm_interrupts(), _audit_warnings_off():
+            _measure(options, result)
+    except KeyboardInterrupt:
+        raise StreamsimError(
+            "bench warehouse interrupted: nothing measured; the stack it started (if any) has "
+            "stopped" + ("" if options.scratch else " and its temporary folder is removed")
+        ) from None
+    return result
+
+
+def _measure(options: argparse.Namespace, result: dict[str, Any]) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-warehouse-") as scratch:
         root = options.scratch or Path(scratch)
         root.mkdir(parents=True, exist_ok=True)
@@ -98,7 +129,36 @@ def run(settings: Settings, options: argparse.Namespace) -> dict[str, Any]:
             result["incremental"] = bench_incremental(root, options)
         if not options.no_stack:
             result["freshness"] = bench_freshness(root / "stack", options.stack_seconds)
-    return result
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM stops the bench as Ctrl-C does: through every `finally`, so the stack it
+    started is stopped and its temporary lakes removed (by default SIGTERM ends Python at
+    once, leaving both behind)."""
+
+    def interrupt(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _audit_warnings_off() -> Iterator[None]:
+    """The synthetic bodies fail some data-quality expectations (they leave out fields some
+    types require and name videos outside the catalogue), and SQLMesh logs each failing audit
+    with its query, pages of it around the JSON. Only the warnings go: a failed run raises."""
+    console = logging.getLogger("sqlmesh.core.console")
+    level = console.level
+    console.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        console.setLevel(level)
 
 
 def _setup(options: argparse.Namespace) -> str:
@@ -212,23 +272,25 @@ def write_history(lake_dir: Path, events: int, hours: int, end: datetime) -> Non
     run (the pipeline finds new files by modification time) and read again.
     """
     rng = np.random.default_rng(7)
-    per_hour = max(1, events // hours)
-    for hour in range(hours, 0, -1):
+    for hour, count in zip(range(hours, 0, -1), _shares(events, hours), strict=True):
         ingested = end - timedelta(hours=hour) + timedelta(minutes=30)
-        path = write_lake_file(lake_dir, synthetic_events(per_hour, ingested, rng), ingested)
+        path = write_lake_file(lake_dir, synthetic_events(count, ingested, rng), ingested)
         hour_end = (ingested + timedelta(minutes=30)).timestamp()
         os.utime(path, (hour_end, hour_end))
+
+
+def _shares(total: int, parts: int) -> list[int]:
+    """`total` in `parts` as even as whole numbers go, so every event asked for is written."""
+    return [total // parts + (1 if part < total % parts else 0) for part in range(parts)]
 
 
 def write_increment(lake_dir: Path, events: int, rng: np.random.Generator) -> None:
     """New events as the sink writes them: one small file every two seconds of the last
     minute."""
     now = datetime.now(UTC)
-    files = 30
-    for number in range(files):
-        written = now - timedelta(seconds=2 * (files - number))
-        table = synthetic_events(max(1, events // files), written, rng)
-        write_lake_file(lake_dir, table, written)
+    for number, count in enumerate(_shares(events, INCREMENT_FILES)):
+        written = now - timedelta(seconds=2 * (INCREMENT_FILES - number))
+        write_lake_file(lake_dir, synthetic_events(count, written, rng), written)
 
 
 # --- measurements --------------------------------------------------------------------------
@@ -337,6 +399,7 @@ def _incremental_after(state: Path, events: int, hours: int, new_events: int) ->
 
 def bench_freshness(state: Path, seconds: float) -> dict[str, Any]:
     """Run `streamsim up` at default settings and time each event into the serving copy."""
+    from streamsim.bench.stack import stop_stack
     from streamsim.stack.isolated import isolated_env
 
     env = isolated_env(state)
@@ -346,6 +409,9 @@ def bench_freshness(state: Path, seconds: float) -> dict[str, Any]:
     try:
         delays = _watch_serving_copy(_settings(state).serving_path, up, state.parent / "up.out")
         watched_until = time.time()
+    except BaseException:
+        stop_stack(up)  # interrupted: the stack drains and stops now, not when its time is up
+        raise
     finally:
         try:
             up.wait(timeout=300)  # the drain, then every process stopped

@@ -90,20 +90,19 @@ def check_superset(stack: dict[str, Any]) -> Health:
 
 def check_warehouse(settings: Settings, run_id: str, now: float | None = None) -> Health:
     """Healthy while the serving copy is republished: a count alone looks fine for ever."""
-    from streamsim.warehouse_query import warehouse_count
+    from streamsim.warehouse_query import warehouse_counts
 
-    this_run = warehouse_count(settings, run_id)
     try:
+        # Before the counts: a copy published in between is then younger, never older.
         published = settings.serving_path.stat().st_mtime
     except FileNotFoundError:
-        this_run = None
-    if this_run is None:
+        published = None
+    counts = warehouse_counts(settings, run_id)
+    if published is None or counts is None:
         return Health("warehouse", False, "no serving copy yet (the first pipeline run makes it)")
     age = (time.time() if now is None else now) - published
-    detail = (
-        f"{this_run} events of run {run_id} queryable, {warehouse_count(settings)} in all; "
-        f"published {age:.0f} s ago"
-    )
+    detail = f"{counts[0]} events of run {run_id} queryable, {counts[1]} in all; "
+    detail += f"published {age:.0f} s ago"
     if age > WAREHOUSE_STALE_S:
         detail += " (stale: the fresh loop publishes every few seconds; see its runs in Dagster)"
     return Health("warehouse", age <= WAREHOUSE_STALE_S, detail)

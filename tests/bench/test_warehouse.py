@@ -8,9 +8,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 
-from streamsim.bench.warehouse import add_options, bench_full_load, check_options, write_history
+from streamsim.bench.warehouse import (
+    add_options,
+    bench_full_load,
+    check_options,
+    write_history,
+    write_increment,
+)
 from streamsim.errors import StreamsimError
 from streamsim.lake import events_glob
 from streamsim.pipeline.warehouse import publish_serving_copy
@@ -58,6 +65,8 @@ def test_the_synthetic_events_are_counted_and_the_load_is_read_against_duckdbs_f
         (["--new-events", "0"], "--new-events must be a positive number, not 0"),
         (["--history-hours", "-1"], "--history-hours must be a positive number, not -1"),
         (["--no-models", "--no-stack"], "leave nothing to measure"),
+        (["--events", "10"], "--events 10 cannot fill 24 hours of history"),
+        (["--new-events", "29"], "--new-events must be at least 30"),
     ],
 )
 def test_sizes_that_mean_nothing_are_refused_before_any_lake_is_written(
@@ -80,3 +89,17 @@ def test_the_history_looks_compacted_long_ago_so_a_later_run_does_not_read_it_ag
     files = sorted(tmp_path.rglob("*.parquet"))
     hour_ends = sorted((end - timedelta(hours=hours)).timestamp() for hours in (2, 1, 0))
     assert [path.stat().st_mtime for path in files] == hour_ends
+
+
+def test_the_lakes_hold_exactly_the_events_asked_for(tmp_path: Path) -> None:
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    write_history(tmp_path / "history", 1_001, 24, end)
+    write_increment(tmp_path / "increment", 4_999, np.random.default_rng(1))
+
+    for lake, events in (("history", 1_001), ("increment", 4_999)):
+        with duckdb.connect() as db:
+            row = db.execute(
+                "SELECT COUNT(*) FROM read_parquet($glob)",
+                {"glob": events_glob(tmp_path / lake)},
+            ).fetchone()
+        assert row == (events,)
