@@ -300,6 +300,11 @@ def _settings(state: Path) -> Settings:
     return load_settings(state_dir=state)
 
 
+def progress(line: str) -> None:
+    """On stderr, so the JSON on stdout stays whole."""
+    print(line, file=sys.stderr, flush=True)
+
+
 def _timed_run(settings: Settings) -> dict[str, float]:
     """One run of each group as the pipeline's two jobs run them: seconds of each, and both."""
     fresh = run_models(settings, FRESH_MODELS).duration_s
@@ -312,7 +317,9 @@ def bench_full_load(state: Path, events: int) -> dict[str, Any]:
     settings = _settings(state)
     rng = np.random.default_rng(1)
     write_increment(settings.lake_dir, 100, rng)
+    progress("planning the models on a tiny lake ...")
     _timed_run(settings)  # plans the models: not part of the per-event cost
+    progress(f"writing {events:,} events and loading them in one run ...")
 
     started = time.monotonic()
     now = datetime.now(UTC)
@@ -322,6 +329,7 @@ def bench_full_load(state: Path, events: int) -> dict[str, Any]:
         write_lake_file(settings.lake_dir, synthetic_events(rows, written, rng), written)
     generated_s = time.monotonic() - started
     timed = _timed_run(settings)
+    progress(f"  one run took {timed['run_s']:.1f} s; DuckDB alone copying the same files ...")
     floor_s = duckdb_copy_s(settings.lake_dir, state / "floor.duckdb")
     millions = events / 1e6
     return {
@@ -375,6 +383,7 @@ def _incremental_after(state: Path, events: int, hours: int, new_events: int) ->
     settings = _settings(state)
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     write_history(settings.lake_dir, events, hours, now - timedelta(hours=1))
+    progress(f"{events:,} events of history over {hours} h, then three increments ...")
     _timed_run(settings)  # plans and loads the history
     rng = np.random.default_rng(3)
     runs = []
@@ -405,6 +414,7 @@ def bench_freshness(state: Path, seconds: float) -> dict[str, Any]:
     env = isolated_env(state)
     command = [sys.executable, "-m", "streamsim", "up", "--duration", str(seconds)]
     log = (state.parent / "up.out").open("w")
+    progress(f"freshness: `streamsim up` for {seconds:.0f} s, its output in {log.name} ...")
     up = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         delays = _watch_serving_copy(_settings(state).serving_path, up, state.parent / "up.out")
