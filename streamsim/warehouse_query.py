@@ -57,12 +57,18 @@ def query(settings: Settings, sql: str) -> tuple[list[str], list[tuple[Any, ...]
 
 
 def _refuse_all_but_questions(db: duckdb.DuckDBPyConnection, sql: str) -> None:
-    for statement in db.extract_statements(sql):
+    statements = db.extract_statements(sql)
+    for statement in statements:
         if statement.type not in READING_STATEMENTS:
             raise StreamsimError(
                 f"refused {_verb(statement)}: `streamsim sql` only asks questions "
                 "of the warehouse (SELECT, WITH … SELECT, EXPLAIN, DESCRIBE, SHOW, SUMMARIZE)"
             )
+    if len(statements) > 1:
+        # DuckDB would answer only the last; the others' answers would vanish unseen.
+        raise StreamsimError(
+            f"{len(statements)} questions given: `streamsim sql` asks one at a time"
+        )
 
 
 def _verb(statement: duckdb.Statement) -> str:

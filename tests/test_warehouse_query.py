@@ -113,6 +113,14 @@ def test_a_query_cannot_write_change_settings_or_fetch_extensions(
     assert list(outside.iterdir()) == []
 
 
+def test_two_questions_at_once_are_refused_rather_than_one_answered(lake_view: Path) -> None:
+    settings = load_settings(state_dir=lake_view)
+
+    with pytest.raises(StreamsimError, match=r"2 questions given: .* one at a time"):
+        query(settings, "SELECT 1; SELECT n FROM lake_events")
+    assert query(settings, "SELECT n FROM lake_events;") == (["n"], [(7,)])
+
+
 def test_a_query_reads_no_file_outside_the_lake(lake_view: Path, tmp_path: Path) -> None:
     settings = load_settings(state_dir=lake_view)
     secret = tmp_path.parent / "secret.csv"
