@@ -38,10 +38,11 @@ import pyarrow.parquet as pq
 
 from streamsim.bench.quality import check_positive
 from streamsim.errors import StreamsimError
-from streamsim.lake import EVENT_SCHEMA, EVENTS, events_glob
+from streamsim.lake import EVENT_SCHEMA, events_glob
 from streamsim.pipeline.project import FRESH_MODELS, QUALITY_MODELS
 from streamsim.pipeline.warehouse import publish_serving_copy, run_models
 from streamsim.settings import Settings, load_settings
+from streamsim.sink.files import event_folder, file_name
 
 DESCRIPTION = "model time per million events, early vs late incremental runs, freshness p50/p95"
 
@@ -111,7 +112,7 @@ def run(settings: Settings, options: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"setup": _setup(options), "load_average_1m": os.getloadavg()[0]}
     try:
         with _sigterm_interrupts(), _audit_warnings_off():
-            _measure(options, result)
+            result.update(_measure(options))
     except KeyboardInterrupt:
         raise StreamsimError(
             "bench warehouse interrupted: nothing measured; the stack it started (if any) has "
@@ -120,7 +121,8 @@ def run(settings: Settings, options: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def _measure(options: argparse.Namespace, result: dict[str, Any]) -> None:
+def _measure(options: argparse.Namespace) -> dict[str, Any]:
+    result: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-warehouse-") as scratch:
         root = options.scratch or Path(scratch)
         root.mkdir(parents=True, exist_ok=True)
@@ -129,6 +131,7 @@ def _measure(options: argparse.Namespace, result: dict[str, Any]) -> None:
             result["incremental"] = bench_incremental(root, options)
         if not options.no_stack:
             result["freshness"] = bench_freshness(root / "stack", options.stack_seconds)
+    return result
 
 
 @contextmanager
@@ -255,11 +258,9 @@ def _json_field(name: str, values: pa.Array) -> pa.Array:
 
 def write_lake_file(lake_dir: Path, table: pa.Table, written: datetime) -> Path:
     """One file in the sink's layout and name, in the hour it was written (arrival)."""
-    hour = written.replace(minute=0, second=0, microsecond=0)
-    folder = lake_dir / EVENTS / f"ingest_date={hour:%Y-%m-%d}" / f"ingest_hour={hour:%H}"
+    folder = event_folder(lake_dir, written)
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = f"{written:%Y%m%dT%H%M%S}{written.microsecond // 1000:03d}Z"
-    path = folder / f"{stamp}-{uuid.uuid4().hex}.parquet"
+    path = folder / file_name(written)
     pq.write_table(table, path, compression="zstd")
     return path
 
