@@ -93,15 +93,7 @@ def render_rows(columns: list[str], rows: list[tuple[Any, ...]], as_json: bool) 
     return "\n".join(lines)
 
 
-def warehouse_count(settings: Settings, run_id: str | None = None) -> int | None:
-    """Events queryable now (of one run, when given); None before the first pipeline run."""
-    counts = warehouse_counts(settings, run_id)
-    if counts is None:
-        return None
-    return counts[0] if run_id else counts[1]
-
-
-def warehouse_counts(settings: Settings, run_id: str | None) -> tuple[int, int] | None:
+def warehouse_counts(settings: Settings, run_id: str) -> tuple[int, int] | None:
     """Events queryable now of `run_id`, and of every run: one query of one copy, so the two
     agree even while the pipeline publishes. None before the first pipeline run."""
     if not settings.serving_path.exists():

@@ -39,7 +39,7 @@ from streamsim.stack.services import (
 from streamsim.stack.simulation import Simulation
 from streamsim.stack.summary import RunSummary, summarise
 from streamsim.users.model import load_model
-from streamsim.warehouse_query import warehouse_count
+from streamsim.warehouse_query import warehouse_counts
 
 log = logging.getLogger(__name__)
 
@@ -338,10 +338,10 @@ def wait_for_sink(settings: Settings, timeout_s: float) -> None:
 
 
 def queryable(settings: Settings) -> str:
-    count = warehouse_count(settings, settings.run_id)
-    if count is None:
+    counts = warehouse_counts(settings, settings.run_id)
+    if counts is None:
         return "warehouse: waiting for the first pipeline run"
-    return f"this run's events queryable {count}"
+    return f"this run's events queryable {counts[0]}"
 
 
 class StopRequest:
