@@ -58,6 +58,8 @@ def query(settings: Settings, sql: str) -> tuple[list[str], list[tuple[Any, ...]
 
 def _refuse_all_but_questions(db: duckdb.DuckDBPyConnection, sql: str) -> None:
     statements = db.extract_statements(sql)
+    if not statements:  # only semicolons or comments: DuckDB would return no result at all
+        raise StreamsimError('no query given: streamsim sql "SELECT …"')
     for statement in statements:
         if statement.type not in READING_STATEMENTS:
             raise StreamsimError(

@@ -121,6 +121,12 @@ def test_two_questions_at_once_are_refused_rather_than_one_answered(lake_view: P
     assert query(settings, "SELECT n FROM lake_events;") == (["n"], [(7,)])
 
 
+@pytest.mark.parametrize("sql", [";", " ; ;", "/* only a comment */"])
+def test_text_that_holds_no_question_is_refused_in_one_line(lake_view: Path, sql: str) -> None:
+    with pytest.raises(StreamsimError, match="no query given"):
+        query(load_settings(state_dir=lake_view), sql)
+
+
 def test_a_query_reads_no_file_outside_the_lake(lake_view: Path, tmp_path: Path) -> None:
     settings = load_settings(state_dir=lake_view)
     secret = tmp_path.parent / "secret.csv"
